@@ -1,0 +1,87 @@
+// Loads the native addon and describes what it exports. Only src/tensor talks to it.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+
+/** An opaque reference to a libtorch tensor owned by the addon. */
+export interface Handle {
+  readonly __brand: 'i3d.Handle';
+}
+
+/** What the native `facts()` call reports. */
+export interface NativeFacts {
+  torchVersion: string;
+  cudaAvailable: boolean;
+  cudaDeviceCount: number;
+  mkldnn: boolean;
+  openmp: boolean;
+  hardwareConcurrency: number;
+  config: string;
+  parallelInfo: string;
+}
+
+/** A native op as exported: a sync function `name` and an async twin `nameAsync`. */
+export type NativeFn = (...args: unknown[]) => unknown;
+
+export interface NativeBinding {
+  dispose(h: Handle): void;
+  isDisposed(h: Handle): boolean;
+  fromBuffer(data: ArrayBufferView, shape: readonly number[], dtype: string, device?: string): Handle;
+  toBuffer(h: Handle): ArrayBuffer;
+  shape(h: Handle): number[];
+  strides(h: Handle): number[];
+  dtype(h: Handle): string;
+  device(h: Handle): string;
+  isContiguous(h: Handle, format?: string): boolean;
+  nbytes(h: Handle): number;
+  grad(h: Handle): Handle | null;
+  requiresGrad(h: Handle): boolean;
+  setRequiresGrad(h: Handle, value: boolean): void;
+  zeroGrad(hs: Handle[]): void;
+  isGradEnabled(): boolean;
+  setGradEnabled(value: boolean): void;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  manualSeed(seed: number): void;
+  facts(): NativeFacts;
+  /** Every op: `binding[name](...)` and `binding[name + 'Async'](...)`. */
+  [op: string]: unknown;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function findAddon(): string {
+  // dist/src/native -> package root; src/native (run from sources) -> package root
+  for (const up of ['../../..', '../..']) {
+    const p = join(here, up, 'build/Release/i3d_native.node');
+    if (existsSync(p)) return p;
+  }
+  throw new Error(
+    'The i3d native addon is not built (build/Release/i3d_native.node is missing). ' +
+      'Run `npm run build:native` (it needs libtorch: `sudo apt-get install libtorch-dev` on Debian/Ubuntu).',
+  );
+}
+
+function load(): NativeBinding {
+  const path = process.env.I3D_NATIVE_ADDON ?? findAddon();
+  const require = createRequire(import.meta.url);
+  try {
+    return require(path) as NativeBinding;
+  } catch (e) {
+    throw new Error(`Could not load the i3d native addon ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Threads per op by default: I3D_NUM_THREADS, else OMP_NUM_THREADS, else every core Node sees. */
+export function defaultThreads(env: NodeJS.ProcessEnv = process.env): number {
+  for (const k of ['I3D_NUM_THREADS', 'OMP_NUM_THREADS']) {
+    const n = Number(env[k]);
+    if (Number.isInteger(n) && n > 0) return n;
+  }
+  return availableParallelism();
+}
+
+export const native: NativeBinding = load();
+native.setNumThreads(defaultThreads());
