@@ -1,0 +1,33 @@
+// One optimisation step and one evaluation pass, each freeing its temporaries.
+import * as F from '../nn/functional.js';
+import type { Module } from '../nn/module.js';
+import type { SGD } from '../optim/sgd.js';
+import { noGrad, scope } from '../tensor/context.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+export interface Classifier extends Module {
+  forward(x: Tensor): Tensor;
+}
+
+/** Forward, cross-entropy, backward, optimizer step. Returns the loss. */
+export function trainStep(model: Classifier, opt: SGD, x: Tensor, y: Tensor): number {
+  return scope(() => {
+    model.train();
+    opt.zeroGrad();
+    const loss = F.crossEntropy(model.forward(x), y);
+    loss.backward();
+    opt.step();
+    return loss.item();
+  });
+}
+
+/** Fraction of correct top-1 predictions. */
+export function accuracy(model: Classifier, x: Tensor, y: Tensor): number {
+  return scope(() =>
+    noGrad(() => {
+      model.eval();
+      const pred = model.forward(x).argmax(1);
+      return pred.eq(y).to('float32').mean().item();
+    }),
+  );
+}
