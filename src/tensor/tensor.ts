@@ -4,7 +4,7 @@ import { currentContext, setOwnedCheck, type Owned, type Scope } from './context
 import { dtypeOfArray, viewOf, type DataTypeMap, type DType, type TypedArray } from './dtype.js';
 import { setAdopter } from './exec.js';
 import * as ops from './ops.js';
-import { fail } from './validate.js';
+import { ArgumentError, fail } from './validate.js';
 
 let live = 0;
 // A backstop only: the addon's own finalizer frees the native memory; this keeps the live count honest.
@@ -92,6 +92,10 @@ export class Tensor implements Owned {
   /** A copy of the values in row-major order, on the CPU (bfloat16/float16 widen to float32). */
   data<D extends DType = DType>(): DataTypeMap[D] {
     return viewOf(this.dtype, native.toBuffer(this.handle)) as DataTypeMap[D];
+  }
+  /** The values as plain numbers, row-major (int64 values beyond 2^53 lose precision). */
+  toArray(): number[] {
+    return Array.from(this.data() as ArrayLike<number | bigint>, Number);
   }
   /** The single value of a one-element tensor. */
   item(): number {
@@ -309,7 +313,7 @@ export function liveTensors(): number {
 /** The native handle of a tensor argument, with an error naming the call and parameter otherwise. */
 export function handleOf(where: string, param: string, v: unknown): Handle {
   if (!(v instanceof Tensor)) return fail(where, param, 'a Tensor', v);
-  if (v.isDisposed) return fail(where, param, 'a live Tensor', 'a disposed Tensor');
+  if (v.isDisposed) throw new ArgumentError(`${where}: '${param}' was disposed`);
   return v.handle;
 }
 

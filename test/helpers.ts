@@ -1,0 +1,79 @@
+// Shared test helpers: fixture loading, closeness checks, finite-difference gradient checks.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { noGrad, scope, tensor, type Tensor } from '../src/index.js';
+
+/** The repository root (tests run from dist/test). */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
+export const SHARED = join(ROOT, '../shared');
+
+export interface FixtureTensor {
+  shape: number[];
+  data: number[];
+  dtype?: 'int64';
+}
+
+export function loadJson<T>(rel: string): T {
+  return JSON.parse(readFileSync(join(ROOT, rel), 'utf8')) as T;
+}
+
+/** A fixture tensor as float64 (or int64). */
+export function fx(t: FixtureTensor): Tensor {
+  if (t.dtype === 'int64') return tensor(BigInt64Array.from(t.data, (x) => BigInt(x)), t.shape);
+  return tensor(Float64Array.from(t.data), t.shape);
+}
+
+/** Asserts same shape and max |a - b| <= atol + rtol * |b|. */
+export function assertClose(actual: Tensor, expected: FixtureTensor | Tensor, atol = 1e-10, rtol = 1e-7, what = 'tensor'): void {
+  const eShape = 'shape' in expected && Array.isArray(expected.shape) ? expected.shape : (expected as Tensor).shape;
+  assert.deepEqual([...actual.shape], [...eShape], `${what}: shape`);
+  const a = Array.from(actual.data() as Float64Array, Number);
+  const e = Array.isArray((expected as FixtureTensor).data) ? (expected as FixtureTensor).data : Array.from((expected as Tensor).data() as Float64Array, Number);
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < a.length; i++) {
+    const err = Math.abs((a[i] as number) - (e[i] as number)) - rtol * Math.abs(e[i] as number);
+    if (err > worst) {
+      worst = err;
+      at = i;
+    }
+  }
+  assert.ok(worst <= atol, `${what}: element ${at} is ${a[at]}, expected ${e[at]}`);
+}
+
+/**
+ * Compares the gradient autograd computes for sum(f(inputs) * r) (r fixed random weights) with central finite
+ * differences, on float64 inputs. Checks up to `samples` elements of every input.
+ */
+export function gradcheck(f: (xs: Tensor[]) => Tensor, inputs: Tensor[], { eps = 1e-6, tol = 1e-6, samples = 24 } = {}): void {
+  scope(() => {
+    const leaves = inputs.map((x) => {
+      const l = x.detach();
+      l.requiresGrad = true;
+      return l;
+    });
+    const out = f(leaves);
+    const r = tensor(Float64Array.from({ length: out.numel }, (_, i) => Math.sin(i * 12.9898) * 0.5 + 0.7), [...out.shape]);
+    out.mul(r).sum().backward();
+    const objective = (xs: Tensor[]) => scope(() => noGrad(() => f(xs).mul(r).sum().item()));
+    leaves.forEach((leaf, k) => {
+      const analytic = leaf.grad?.data() as Float64Array;
+      assert.ok(analytic, `input ${k} got no gradient`);
+      const base = inputs[k]!.data() as Float64Array;
+      const step = Math.max(1, Math.floor(base.length / samples));
+      for (let i = 0; i < base.length; i += step) {
+        const probe = (delta: number) => {
+          const d = Float64Array.from(base);
+          d[i]! += delta;
+          const xs = inputs.map((x, j) => (j === k ? tensor(d, [...x.shape]) : x));
+          return objective(xs);
+        };
+        const numeric = (probe(eps) - probe(-eps)) / (2 * eps);
+        const a = analytic[i] as number;
+        assert.ok(Math.abs(a - numeric) <= tol * Math.max(1, Math.abs(numeric)), `input ${k} element ${i}: autograd ${a}, finite differences ${numeric}`);
+      }
+    });
+  });
+}
