@@ -1,7 +1,8 @@
-// Entry point. Context-aware (no global JS state), so it loads in the main thread and in worker threads.
+// Entry point. Context-aware: each environment (main thread, worker) has its own tensor table as instance data.
 #include "common.h"
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  i3d::InitTensorTable(env);
   i3d::RegisterTensor(env, exports);
   i3d::RegisterOps(env, exports);
   i3d::RegisterAutograd(env, exports);

@@ -12,15 +12,23 @@
 
 namespace i3d {
 
-// A JavaScript tensor handle is an External holding a Box. dispose() empties the Box at once;
-// the External's finalizer only deletes what is left (a backstop, not the way memory is freed).
-struct Box {
+// A JavaScript tensor handle is a number: a slot in this environment's (main thread's or worker's) tensor
+// table plus a generation, so that a stale handle never reaches a reused slot. dispose() frees the slot; no
+// N-API object or finalizer is made per tensor (Node defers those to the event loop, so a synchronous
+// training loop would pile them up). The JS side frees forgotten tensors through a FinalizationRegistry.
+struct Slot {
   at::Tensor t;
   int64_t bytes = 0;  // what was reported to V8 with napi_adjust_external_memory
+  uint32_t gen = 0;
+};
+struct TensorTable {
+  std::vector<Slot> slots;
+  std::vector<uint32_t> free;
 };
 
 Napi::Value Wrap(Napi::Env env, at::Tensor t);  // an undefined tensor becomes null
 at::Tensor ArgTensor(const Napi::Value& v);
+void InitTensorTable(Napi::Env env);
 at::ScalarType ParseDtype(const std::string& name);
 std::string DtypeName(at::ScalarType t);
 

@@ -1,4 +1,5 @@
 // Tensor handles: wrapping, disposal, memory accounting, typed-array copies in and out, metadata.
+#include <cmath>
 #include <cstring>
 
 #include "common.h"
@@ -9,14 +10,20 @@ namespace {
 
 int64_t ByteSize(const at::Tensor& t) { return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0; }
 
-void Finalize(Napi::Env env, Box* box) {
-  if (box->bytes) Napi::MemoryManagement::AdjustExternalMemory(env, -box->bytes);
-  delete box;
-}
+constexpr double kSlotSpan = 16777216.0;  // 2^24 slots; the generation goes above
 
-Box* BoxOf(const Napi::Value& v) {
-  if (!v.IsExternal()) throw Napi::TypeError::New(v.Env(), "expected a native tensor handle");
-  return v.As<Napi::External<Box>>().Data();
+TensorTable& Table(Napi::Env env) { return *env.GetInstanceData<TensorTable>(); }
+
+// The live slot a handle names, or null when the handle is stale (already disposed).
+Slot* Lookup(const Napi::Value& v) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), "expected a native tensor handle");
+  double id = v.As<Napi::Number>().DoubleValue();
+  auto& tab = Table(v.Env());
+  auto index = static_cast<size_t>(std::fmod(id, kSlotSpan));
+  auto gen = static_cast<uint32_t>(id / kSlotSpan);
+  if (index >= tab.slots.size()) return nullptr;
+  Slot& s = tab.slots[index];
+  return s.gen == gen && s.t.defined() ? &s : nullptr;
 }
 
 const struct {
@@ -46,18 +53,31 @@ std::string ErrorText(const std::exception& e) {
   return e.what();
 }
 
+void InitTensorTable(Napi::Env env) { env.SetInstanceData<TensorTable>(new TensorTable()); }
+
 Napi::Value Wrap(Napi::Env env, at::Tensor t) {
   if (!t.defined()) return env.Null();
-  auto* box = new Box{std::move(t), 0};
-  box->bytes = ByteSize(box->t);
-  if (box->bytes) Napi::MemoryManagement::AdjustExternalMemory(env, box->bytes);
-  return Napi::External<Box>::New(env, box, Finalize);
+  auto& tab = Table(env);
+  uint32_t index;
+  if (!tab.free.empty()) {
+    index = tab.free.back();
+    tab.free.pop_back();
+  } else {
+    if (tab.slots.size() >= static_cast<size_t>(kSlotSpan)) throw std::runtime_error("too many live tensors (2^24)");
+    index = static_cast<uint32_t>(tab.slots.size());
+    tab.slots.emplace_back();
+  }
+  Slot& s = tab.slots[index];
+  s.t = std::move(t);
+  s.bytes = ByteSize(s.t);
+  if (s.bytes) Napi::MemoryManagement::AdjustExternalMemory(env, s.bytes);
+  return Napi::Number::New(env, s.gen * kSlotSpan + index);
 }
 
 at::Tensor ArgTensor(const Napi::Value& v) {
-  Box* box = BoxOf(v);
-  if (!box->t.defined()) throw Napi::Error::New(v.Env(), "tensor was disposed");
-  return box->t;
+  Slot* s = Lookup(v);
+  if (!s) throw Napi::Error::New(v.Env(), "tensor was disposed");
+  return s->t;
 }
 
 std::vector<int64_t> Args::IL(size_t k) const {
@@ -88,17 +108,26 @@ Napi::Value WrapOuts(Napi::Env env, const Thunk& th, Outs& outs) {
 
 namespace {
 
-// dispose(handle): frees the tensor now. Idempotent.
+// dispose(handle): frees the tensor now. A stale handle is ignored (idempotent).
 Napi::Value Dispose(const Napi::CallbackInfo& info) {
-  Box* box = BoxOf(info[0]);
-  if (box->bytes) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), -box->bytes);
-  box->bytes = 0;
-  box->t = at::Tensor();
+  Slot* s = Lookup(info[0]);
+  if (s) {
+    if (s->bytes) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), -s->bytes);
+    s->bytes = 0;
+    s->t = at::Tensor();
+    s->gen = (s->gen + 1) % (1u << 28);
+    auto& tab = Table(info.Env());
+    tab.free.push_back(static_cast<uint32_t>(s - tab.slots.data()));
+  }
   return info.Env().Undefined();
 }
 
-Napi::Value IsDisposed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), !BoxOf(info[0])->t.defined());
+Napi::Value IsDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), Lookup(info[0]) == nullptr); }
+
+// liveCount(): tensors held in this environment's table.
+Napi::Value LiveCount(const Napi::CallbackInfo& info) {
+  auto& tab = Table(info.Env());
+  return Napi::Number::New(info.Env(), static_cast<double>(tab.slots.size() - tab.free.size()));
 }
 
 // fromBuffer(typedArray, shape, dtype, device?): copies the bytes into a new tensor.
@@ -174,7 +203,8 @@ Napi::Value IsContiguous(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Nbytes(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(BoxOf(info[0])->bytes));
+  Slot* s = Lookup(info[0]);
+  return Napi::Number::New(info.Env(), s ? static_cast<double>(s->bytes) : 0.0);
 }
 
 // Creation ops (options: dtype, device).
@@ -224,6 +254,7 @@ Thunk Arange(const Args& a) {
 void RegisterTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("dispose", Napi::Function::New(env, Dispose, "dispose"));
   exports.Set("isDisposed", Napi::Function::New(env, IsDisposed, "isDisposed"));
+  exports.Set("liveCount", Napi::Function::New(env, LiveCount, "liveCount"));
   exports.Set("fromBuffer", Napi::Function::New(env, FromBuffer, "fromBuffer"));
   exports.Set("toBuffer", Napi::Function::New(env, ToBuffer, "toBuffer"));
   exports.Set("shape", Napi::Function::New(env, Shape, "shape"));

@@ -5,10 +5,8 @@ import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
-/** An opaque reference to a libtorch tensor owned by the addon. */
-export interface Handle {
-  readonly __brand: 'i3d.Handle';
-}
+/** A reference to a libtorch tensor in the addon's table (a number: slot and generation). */
+export type Handle = number & { readonly __brand: 'i3d.Handle' };
 
 /** What the native `facts()` call reports. */
 export interface NativeFacts {
@@ -28,6 +26,7 @@ export type NativeFn = (...args: unknown[]) => unknown;
 export interface NativeBinding {
   dispose(h: Handle): void;
   isDisposed(h: Handle): boolean;
+  liveCount(): number;
   fromBuffer(data: ArrayBufferView, shape: readonly number[], dtype: string, device?: string): Handle;
   toBuffer(h: Handle): ArrayBuffer;
   shape(h: Handle): number[];

@@ -6,11 +6,8 @@ import { setAdopter } from './exec.js';
 import * as ops from './ops.js';
 import { ArgumentError, fail } from './validate.js';
 
-let live = 0;
-// A backstop only: the addon's own finalizer frees the native memory; this keeps the live count honest.
-const collected = new FinalizationRegistry<{ counted: boolean }>((state) => {
-  if (state.counted) live--;
-});
+// A backstop only: a tensor that was never disposed is freed after garbage collection.
+const collected = new FinalizationRegistry<Handle>((h) => native.dispose(h));
 
 export type MemoryFormat = 'contiguous' | 'channelsLast3d';
 
@@ -18,13 +15,11 @@ export class Tensor implements Owned {
   #h: Handle | null;
   #shape: readonly number[] | null = null;
   #dtype: DType | null = null;
-  readonly #state = { counted: true };
   owner: Scope | null = null;
 
   private constructor(h: Handle) {
     this.#h = h;
-    live++;
-    collected.register(this, this.#state, this);
+    collected.register(this, h, this);
   }
 
   /** @internal Wraps a native handle; the tensor belongs to `scope` (or to nobody). */
@@ -49,9 +44,7 @@ export class Tensor implements Owned {
     if (this.#h === null) return;
     native.dispose(this.#h);
     this.#h = null;
-    this.#state.counted = false;
     collected.unregister(this);
-    live--;
     this.owner?.release(this);
   }
 
@@ -305,9 +298,9 @@ export class Tensor implements Owned {
 setAdopter(Tensor.adopt);
 setOwnedCheck((x): x is Tensor => x instanceof Tensor);
 
-/** Live tensors (created and not yet disposed or collected) in this thread. */
+/** Native tensors alive in this thread (made and not yet disposed or collected), as the addon counts them. */
 export function liveTensors(): number {
-  return live;
+  return native.liveCount();
 }
 
 /** The native handle of a tensor argument, with an error naming the call and parameter otherwise. */
