@@ -20,10 +20,19 @@ test('shape and dtype errors from libtorch are JavaScript Errors with its messag
 test('argument errors name the call, the parameter and what it accepts', () =>
   scope(() => {
     const x = ops.randn([1, 3, 4, 8, 8]);
-    assert.throws(() => F.conv3d(x, ops.randn([4, 3, 3, 3, 3]), { stride: 0 }), /conv3d: 'stride' must be an integer >= 1 or 3 of them, got 0/);
-    assert.throws(() => F.conv3d(ops.ones([3, 3]), ops.ones([1])), /conv3d: 'x' must be a 5-D tensor \[N, C, T, H, W\], got "shape \[3, 3\]"/);
+    assert.throws(
+      () => F.conv3d(x, ops.randn([4, 3, 3, 3, 3]), { stride: 0 }),
+      /conv3d: 'stride' must be an integer >= 1 or 3 of them, got 0/,
+    );
+    assert.throws(
+      () => F.conv3d(ops.ones([3, 3]), ops.ones([1])),
+      /conv3d: 'x' must be a 5-D tensor \[N, C, T, H, W\], got "shape \[3, 3\]"/,
+    );
     assert.throws(() => ops.zeros([2], { dtype: 'float8' as 'float32' }), /zeros: 'dtype' must be one of float32, float64, bfloat16/);
-    assert.throws(() => F.crossEntropy(x, x, { reduction: 'avg' as 'mean' }), /crossEntropy: 'reduction' must be one of 'mean', 'sum', 'none', got "avg"/);
+    assert.throws(
+      () => F.crossEntropy(x, x, { reduction: 'avg' as 'mean' }),
+      /crossEntropy: 'reduction' must be one of 'mean', 'sum', 'none', got "avg"/,
+    );
     assert.throws(() => F.dropout(x, 1.5, true), /dropout: 'p' must be a number in \[0, 1\), got 1.5/);
   }));
 

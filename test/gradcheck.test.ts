@@ -8,7 +8,10 @@ const rnd = (shape: number[]) => ops.randn(shape, { dtype: 'float64' });
 
 test('conv3d with asymmetric padding, stride and bias', () =>
   scope(() => {
-    gradcheck(([x, w, b]) => F.conv3d(x!, w!, { bias: b!, stride: [1, 2, 2], padding: [0, 1, 1, 2, 0, 1] }), [rnd([1, 2, 3, 5, 4]), rnd([3, 2, 2, 3, 2]), rnd([3])]);
+    gradcheck(
+      ([x, w, b]) => F.conv3d(x!, w!, { bias: b!, stride: [1, 2, 2], padding: [0, 1, 1, 2, 0, 1] }),
+      [rnd([1, 2, 3, 5, 4]), rnd([3, 2, 2, 3, 2]), rnd([3])],
+    );
   }));
 
 test('conv3d with SAME padding', () =>
@@ -18,7 +21,10 @@ test('conv3d with SAME padding', () =>
 
 test('batch norm in training mode (batch statistics)', () =>
   scope(() => {
-    gradcheck(([x, g, b]) => F.batchNorm(x!, { weight: g!, bias: b!, training: true, eps: 1e-3 }), [rnd([3, 2, 2, 3, 2]), rnd([2]), rnd([2])]);
+    gradcheck(
+      ([x, g, b]) => F.batchNorm(x!, { weight: g!, bias: b!, training: true, eps: 1e-3 }),
+      [rnd([3, 2, 2, 3, 2]), rnd([2]), rnd([2])],
+    );
   }));
 
 test('max pool 3d with SAME padding, and avg pool 3d', () =>
@@ -30,7 +36,10 @@ test('max pool 3d with SAME padding, and avg pool 3d', () =>
 test('LSTM: input, initial state and every weight', () =>
   scope(() => {
     const ps = [rnd([8, 3]), rnd([8, 2]), rnd([8]), rnd([8])];
-    gradcheck(([x, h0, c0, ...p]) => F.lstm(x!, [h0!, c0!], p as Tensor[], { batchFirst: true })[0]!, [rnd([2, 4, 3]), rnd([1, 2, 2]), rnd([1, 2, 2]), ...ps]);
+    gradcheck(
+      ([x, h0, c0, ...p]) => F.lstm(x!, [h0!, c0!], p as Tensor[], { batchFirst: true })[0]!,
+      [rnd([2, 4, 3]), rnd([1, 2, 2]), rnd([1, 2, 2]), ...ps],
+    );
   }));
 
 test('cross-entropy with class indices and with probabilities', () =>

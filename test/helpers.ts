@@ -21,7 +21,11 @@ export function loadJson<T>(rel: string): T {
 
 /** A fixture tensor as float64 (or int64). */
 export function fx(t: FixtureTensor): Tensor {
-  if (t.dtype === 'int64') return tensor(BigInt64Array.from(t.data, (x) => BigInt(x)), t.shape);
+  if (t.dtype === 'int64')
+    return tensor(
+      BigInt64Array.from(t.data, (x) => BigInt(x)),
+      t.shape,
+    );
   return tensor(Float64Array.from(t.data), t.shape);
 }
 
@@ -30,7 +34,9 @@ export function assertClose(actual: Tensor, expected: FixtureTensor | Tensor, at
   const eShape = 'shape' in expected && Array.isArray(expected.shape) ? expected.shape : (expected as Tensor).shape;
   assert.deepEqual([...actual.shape], [...eShape], `${what}: shape`);
   const a = Array.from(actual.data() as Float64Array, Number);
-  const e = Array.isArray((expected as FixtureTensor).data) ? (expected as FixtureTensor).data : Array.from((expected as Tensor).data() as Float64Array, Number);
+  const e = Array.isArray((expected as FixtureTensor).data)
+    ? (expected as FixtureTensor).data
+    : Array.from((expected as Tensor).data() as Float64Array, Number);
   let worst = 0;
   let at = -1;
   for (let i = 0; i < a.length; i++) {
@@ -55,7 +61,10 @@ export function gradcheck(f: (xs: Tensor[]) => Tensor, inputs: Tensor[], { eps =
       return l;
     });
     const out = f(leaves);
-    const r = tensor(Float64Array.from({ length: out.numel }, (_, i) => Math.sin(i * 12.9898) * 0.5 + 0.7), [...out.shape]);
+    const r = tensor(
+      Float64Array.from({ length: out.numel }, (_, i) => Math.sin(i * 12.9898) * 0.5 + 0.7),
+      [...out.shape],
+    );
     out.mul(r).sum().backward();
     const objective = (xs: Tensor[]) => scope(() => noGrad(() => f(xs).mul(r).sum().item()));
     leaves.forEach((leaf, k) => {
@@ -72,7 +81,10 @@ export function gradcheck(f: (xs: Tensor[]) => Tensor, inputs: Tensor[], { eps =
         };
         const numeric = (probe(eps) - probe(-eps)) / (2 * eps);
         const a = analytic[i] as number;
-        assert.ok(Math.abs(a - numeric) <= tol * Math.max(1, Math.abs(numeric)), `input ${k} element ${i}: autograd ${a}, finite differences ${numeric}`);
+        assert.ok(
+          Math.abs(a - numeric) <= tol * Math.max(1, Math.abs(numeric)),
+          `input ${k} element ${i}: autograd ${a}, finite differences ${numeric}`,
+        );
       }
     });
   });

@@ -53,5 +53,8 @@ test('2,000 steps: native memory and live JS objects flat after warm-up, no tens
   assert.equal(liveTensors(), before, 'every tensor freed');
   assert.ok(end.nativeMb - warm.nativeMb < 4, `native memory grew: ${report}`);
   assert.ok(end.jsMb - warm.jsMb < 1, `live JS objects grew: ${report}`);
-  assert.ok(mean(losses.slice(-100)) < 0.5 * mean(losses.slice(0, 100)), `loss ${mean(losses.slice(0, 100))} -> ${mean(losses.slice(-100))}`);
+  assert.ok(
+    mean(losses.slice(-100)) < 0.5 * mean(losses.slice(0, 100)),
+    `loss ${mean(losses.slice(0, 100))} -> ${mean(losses.slice(-100))}`,
+  );
 });

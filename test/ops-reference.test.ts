@@ -1,7 +1,7 @@
 // Forward results of the bound ops against PyTorch (fixtures written by test/fixtures/make_ops.py).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { F, SGD, scope, tensor, type Tensor } from '../src/index.js';
+import { F, SGD, scope, type Tensor } from '../src/index.js';
 import { assertClose, fx, loadJson, type FixtureTensor } from './helpers.js';
 
 type Case = Record<string, FixtureTensor & number & string & number[] & FixtureTensor[] & Record<string, unknown>>;
@@ -34,7 +34,15 @@ test('batch norm in training uses batch statistics and updates the running ones 
     const k = c('batch_norm_train');
     const rm = fx(k.running_mean);
     const rv = fx(k.running_var);
-    const y = F.batchNorm(fx(k.x), { weight: fx(k.weight), bias: fx(k.bias), runningMean: rm, runningVar: rv, training: true, momentum: k.momentum, eps: k.eps });
+    const y = F.batchNorm(fx(k.x), {
+      weight: fx(k.weight),
+      bias: fx(k.bias),
+      runningMean: rm,
+      runningVar: rv,
+      training: true,
+      momentum: k.momentum,
+      eps: k.eps,
+    });
     assertClose(y, k.y, 1e-10, 1e-9, 'batchNorm y');
     assertClose(rm, k.running_mean_after, 1e-12, 1e-9, 'running mean');
     assertClose(rv, k.running_var_after, 1e-12, 1e-9, 'running var');
@@ -66,7 +74,10 @@ test('avg pool 3d, valid and padded', () =>
 test('two-layer LSTM matches torch.nn.LSTM (batch first, given initial state)', () =>
   scope(() => {
     const k = c('lstm_2layer');
-    const [out, hn, cn] = F.lstm(fx(k.x), [fx(k.h0), fx(k.c0)], (k.params as FixtureTensor[]).map(fx), { numLayers: 2, batchFirst: true }) as [Tensor, Tensor, Tensor];
+    const [out, hn, cn] = F.lstm(fx(k.x), [fx(k.h0), fx(k.c0)], (k.params as FixtureTensor[]).map(fx), {
+      numLayers: 2,
+      batchFirst: true,
+    }) as [Tensor, Tensor, Tensor];
     assertClose(out, k.out, 1e-12, 1e-9, 'lstm out');
     assertClose(hn, k.hn, 1e-12, 1e-9, 'lstm hn');
     assertClose(cn, k.cn, 1e-12, 1e-9, 'lstm cn');
@@ -83,7 +94,11 @@ test('cross-entropy with class indices, class probabilities, label smoothing and
   }));
 
 test('SGD (plain, momentum, dampening + weight decay, Nesterov) follows torch.optim.SGD over three steps', () => {
-  const k = c('sgd') as unknown as { p0: FixtureTensor; grads: FixtureTensor[]; runs: Record<string, { options: Record<string, number | boolean>; p: FixtureTensor }> };
+  const k = c('sgd') as unknown as {
+    p0: FixtureTensor;
+    grads: FixtureTensor[];
+    runs: Record<string, { options: Record<string, number | boolean>; p: FixtureTensor }>;
+  };
   for (const [name, run] of Object.entries(k.runs)) {
     scope(() => {
       const p = fx(k.p0).keep();
@@ -139,5 +154,4 @@ test('SGD state round trip: a restored optimizer continues exactly like the orig
     const b = run(2);
     assert.deepEqual(Array.from(b.data() as Float64Array), Array.from(a.data() as Float64Array));
     assert.notDeepEqual(Array.from(a.data() as Float64Array), k.p0.data);
-    void tensor;
   }));

@@ -1,7 +1,7 @@
 // Ownership: scopes free temporaries (also across await), results survive, keep() and dispose() work.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { F, liveTensors, ops, scope, tensor, type Tensor } from '../src/index.js';
+import { F, liveTensors, ops, scope, type Tensor } from '../src/index.js';
 
 test('a scope frees every tensor made inside it except its result', () => {
   const before = liveTensors();
@@ -85,5 +85,4 @@ test('an async scope that rejects frees its tensors and passes the error on', as
     /mat1 and mat2 shapes cannot be multiplied/,
   );
   assert.equal(liveTensors(), before);
-  void tensor;
 });

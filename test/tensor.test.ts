@@ -78,7 +78,17 @@ test('elementwise arithmetic with tensors and numbers, comparisons, clamp, where
     assert.equal(a.le(b).dtype, 'bool');
     assert.deepEqual(a.clamp(2, 3).toArray(), [2, 2, 3, 3]);
     assert.deepEqual(ops.where(a.lt(3), a, b).toArray(), [1, 2, 2, 1]);
-    assert.deepEqual(a.neg().abs().sqrt().exp().log().toArray().map((x) => Math.round(Number(x) * 1e5) / 1e5), [1, 1.41421, 1.73205, 2]);
+    assert.deepEqual(
+      a
+        .neg()
+        .abs()
+        .sqrt()
+        .exp()
+        .log()
+        .toArray()
+        .map((x) => Math.round(Number(x) * 1e5) / 1e5),
+      [1, 1.41421, 1.73205, 2],
+    );
     assert.deepEqual(tensor([-1, 0, 2]).relu().toArray(), [0, 0, 2]);
     assert.ok(Math.abs(tensor([0]).sigmoid().item() - 0.5) < 1e-7);
     assert.ok(Math.abs(tensor([100]).tanh().item() - 1) < 1e-7);
@@ -127,7 +137,10 @@ test('dtype conversion, dropout in train and eval mode', () =>
     const d = F.dropout(ones, 0.5, true).toArray();
     const zeros = d.filter((x) => x === 0).length;
     assert.ok(zeros > 400 && zeros < 600, `about half dropped, got ${zeros}`);
-    assert.ok(d.every((x) => x === 0 || x === 2), 'survivors scaled by 1/(1-p)');
+    assert.ok(
+      d.every((x) => x === 0 || x === 2),
+      'survivors scaled by 1/(1-p)',
+    );
   }));
 
 test('manualSeed makes random tensors repeat', () =>

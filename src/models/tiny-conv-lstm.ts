@@ -1,5 +1,4 @@
 // A CPU-sized conv3d + LSTM classifier: the shape of I3D-LSTM in miniature (used for smoke runs and tests).
-import * as F from '../nn/functional.js';
 import { BatchNorm3d, Conv3d, Linear, LSTM } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor/tensor.js';

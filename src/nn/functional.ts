@@ -53,7 +53,7 @@ function splitPadding(pairs: readonly number[]): { symmetric: number[]; extra: n
     any ||= a !== b;
   }
   // constant_pad_nd takes the last dimension first: [wB, wA, hB, hA, tB, tA]
-  return { symmetric, extra: any ? [extra[4], extra[5], extra[2], extra[3], extra[0], extra[1]] as number[] : null };
+  return { symmetric, extra: any ? ([extra[4], extra[5], extra[2], extra[3], extra[0], extra[1]] as number[]) : null };
 }
 
 function spatial(where: string, x: Tensor): number[] {
@@ -70,7 +70,12 @@ function composite<A extends unknown[], R>(sync: (...a: A) => R, async: (...a: A
 }
 
 /** constant_pad_nd: `pads` last dimension first, [before, after] per dimension, as torch.nn.functional.pad. */
-export const pad = op((x: Tensor, pads: readonly number[], value = 0) => ['pad', h('pad', 'x', x), v.ints('pad', 'pads', pads), v.num('pad', 'value', value)]);
+export const pad = op((x: Tensor, pads: readonly number[], value = 0) => [
+  'pad',
+  h('pad', 'x', x),
+  v.ints('pad', 'pads', pads),
+  v.num('pad', 'value', value),
+]);
 
 export interface Conv3dOptions {
   bias?: Tensor | null;
@@ -143,7 +148,14 @@ function poolPlan(where: string, x: Tensor, kernel: number | readonly number[], 
   return { k, stride, symmetric, extra, ceil: v.bool(where, 'ceilMode', o.ceilMode ?? false) };
 }
 
-const maxPoolRaw = op((x: Tensor, p: ReturnType<typeof poolPlan>) => ['maxPool3d', h('maxPool3d', 'x', x), p.k, p.stride, p.symmetric, p.ceil]);
+const maxPoolRaw = op((x: Tensor, p: ReturnType<typeof poolPlan>) => [
+  'maxPool3d',
+  h('maxPool3d', 'x', x),
+  p.k,
+  p.stride,
+  p.symmetric,
+  p.ceil,
+]);
 
 /** 3-D max pooling; padding pads with -infinity (so 'same' matches TensorFlow). */
 export const maxPool3d = composite(

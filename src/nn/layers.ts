@@ -13,7 +13,11 @@ function uniform(shape: number[], bound: number): Tensor {
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, o: { bias?: boolean } = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    o: { bias?: boolean } = {},
+  ) {
     super();
     v.int('Linear', 'inFeatures', inFeatures, 1);
     v.int('Linear', 'outFeatures', outFeatures, 1);
@@ -96,7 +100,11 @@ export class Dropout extends Module {
 /** A stack of LSTM layers over [N, L, I] (batch first); returns [output [N, L, H], hN, cN]. */
 export class LSTM extends Module {
   readonly weights: Tensor[] = [];
-  constructor(readonly inputSize: number, readonly hiddenSize: number, readonly numLayers = 1) {
+  constructor(
+    readonly inputSize: number,
+    readonly hiddenSize: number,
+    readonly numLayers = 1,
+  ) {
     super();
     v.int('LSTM', 'inputSize', inputSize, 1);
     v.int('LSTM', 'hiddenSize', hiddenSize, 1);
@@ -113,7 +121,7 @@ export class LSTM extends Module {
     }
   }
   forward(x: Tensor, state?: readonly [Tensor, Tensor]): Tensor[] {
-    const s = state ?? [0, 1].map(() => ops.zeros([this.numLayers, x.size(0), this.hiddenSize], { dtype: x.dtype })) as [Tensor, Tensor];
+    const s = state ?? ([0, 1].map(() => ops.zeros([this.numLayers, x.size(0), this.hiddenSize], { dtype: x.dtype })) as [Tensor, Tensor]);
     try {
       return F.lstm(x, s, this.weights, { numLayers: this.numLayers, batchFirst: true, training: this.training });
     } finally {

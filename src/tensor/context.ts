@@ -17,10 +17,13 @@ export class Scope {
 
   adopt(t: Owned): void {
     // A scope that already ended (an async result that arrived late) hands the tensor to its parent.
-    let s: Scope | null = this;
-    while (s && s.closed) s = s.parent;
-    t.owner = s;
-    s?.items.add(t);
+    if (this.closed) {
+      if (this.parent) this.parent.adopt(t);
+      else t.owner = null;
+      return;
+    }
+    t.owner = this;
+    this.items.add(t);
   }
 
   release(t: Owned): void {
@@ -68,11 +71,11 @@ function isPromise(v: unknown): v is Promise<unknown> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
 
-function collect(v: unknown, out: Set<Owned>, seen: Set<unknown>, isOwned: (x: unknown) => x is Owned): void {
+function collect(v: unknown, out: Set<Owned>, seen: Set<unknown>, isOwned: (x: unknown) => boolean): void {
   if (v === null || typeof v !== 'object' || seen.has(v)) return;
   seen.add(v);
   if (isOwned(v)) {
-    out.add(v);
+    out.add(v as Owned);
     return;
   }
   if (Array.isArray(v)) for (const x of v) collect(x, out, seen, isOwned);
@@ -80,9 +83,9 @@ function collect(v: unknown, out: Set<Owned>, seen: Set<unknown>, isOwned: (x: u
   else if (Object.getPrototypeOf(v) === Object.prototype) for (const x of Object.values(v)) collect(x, out, seen, isOwned);
 }
 
-let ownedCheck: (x: unknown) => x is Owned = (_x): _x is Owned => false;
+let ownedCheck: (x: unknown) => boolean = () => false;
 /** Set by the Tensor module: how to recognise a tensor in a scope's result. */
-export function setOwnedCheck(f: (x: unknown) => x is Owned): void {
+export function setOwnedCheck(f: (x: unknown) => boolean): void {
   ownedCheck = f;
 }
 

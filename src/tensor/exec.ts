@@ -53,8 +53,7 @@ function make<A extends unknown[], R>(prep: (...a: A) => NativeCall, kind: Kind)
 /** An op returning one tensor. */
 export const op = <A extends unknown[]>(prep: (...a: A) => NativeCall): OpFn<A, Tensor> => make(prep, 'one');
 /** An op returning several tensors (null where libtorch returned none). */
-export const opMany = <A extends unknown[], R extends (Tensor | null)[] = Tensor[]>(
-  prep: (...a: A) => NativeCall,
-): OpFn<A, R> => make(prep, 'many');
+export const opMany = <A extends unknown[], R extends (Tensor | null)[] = Tensor[]>(prep: (...a: A) => NativeCall): OpFn<A, R> =>
+  make(prep, 'many');
 /** An op that works in place and returns nothing. */
 export const opNone = <A extends unknown[]>(prep: (...a: A) => NativeCall): OpFn<A, void> => make(prep, 'none');

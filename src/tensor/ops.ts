@@ -15,8 +15,16 @@ function opts(where: string, o: CreateOptions): [string, string | null] {
 }
 
 // ---- creation ----
-export const zeros = op((shape: readonly number[], o: CreateOptions = {}) => ['zeros', v.ints('zeros', 'shape', shape, 0), ...opts('zeros', o)]);
-export const ones = op((shape: readonly number[], o: CreateOptions = {}) => ['ones', v.ints('ones', 'shape', shape, 0), ...opts('ones', o)]);
+export const zeros = op((shape: readonly number[], o: CreateOptions = {}) => [
+  'zeros',
+  v.ints('zeros', 'shape', shape, 0),
+  ...opts('zeros', o),
+]);
+export const ones = op((shape: readonly number[], o: CreateOptions = {}) => [
+  'ones',
+  v.ints('ones', 'shape', shape, 0),
+  ...opts('ones', o),
+]);
 export const full = op((shape: readonly number[], value: number, o: CreateOptions = {}) => [
   'full',
   v.ints('full', 'shape', shape, 0),
@@ -24,9 +32,17 @@ export const full = op((shape: readonly number[], value: number, o: CreateOption
   ...opts('full', o),
 ]);
 /** Standard normal values (seeded by `manualSeed`). */
-export const randn = op((shape: readonly number[], o: CreateOptions = {}) => ['randn', v.ints('randn', 'shape', shape, 0), ...opts('randn', o)]);
+export const randn = op((shape: readonly number[], o: CreateOptions = {}) => [
+  'randn',
+  v.ints('randn', 'shape', shape, 0),
+  ...opts('randn', o),
+]);
 /** Uniform values in [0, 1). */
-export const rand = op((shape: readonly number[], o: CreateOptions = {}) => ['rand', v.ints('rand', 'shape', shape, 0), ...opts('rand', o)]);
+export const rand = op((shape: readonly number[], o: CreateOptions = {}) => [
+  'rand',
+  v.ints('rand', 'shape', shape, 0),
+  ...opts('rand', o),
+]);
 /** A random permutation of 0..n-1 (int64). */
 export const randperm = op((n: number) => ['randperm', v.int('randperm', 'n', n, 0)]);
 export const arange = op((start: number, end: number, step = 1, o: CreateOptions = {}) => [
@@ -38,7 +54,11 @@ export const arange = op((start: number, end: number, step = 1, o: CreateOptions
 ]);
 
 // ---- shape and layout ----
-export const reshape = op((x: Tensor, shape: readonly number[]) => ['reshape', h('reshape', 'x', x), v.ints('reshape', 'shape', shape, -1)]);
+export const reshape = op((x: Tensor, shape: readonly number[]) => [
+  'reshape',
+  h('reshape', 'x', x),
+  v.ints('reshape', 'shape', shape, -1),
+]);
 export const view = op((x: Tensor, shape: readonly number[]) => ['view', h('view', 'x', x), v.ints('view', 'shape', shape, -1)]);
 export const permute = op((x: Tensor, dims: readonly number[]) => ['permute', h('permute', 'x', x), v.ints('permute', 'dims', dims)]);
 export const transpose = op((x: Tensor, d0: number, d1: number) => [
@@ -95,21 +115,12 @@ export const detach = op((x: Tensor) => ['detach', h('detach', 'x', x)]);
 /** Converts to a dtype ('float32', 'bfloat16', ...) or moves to a device ('cpu', 'cuda', 'cuda:1'). */
 export const to = op((x: Tensor, target: DType | string) => {
   const isDevice = typeof target === 'string' && /^(cpu|cuda)/.test(target);
-  return [
-    'to',
-    h('to', 'x', x),
-    isDevice ? null : v.dtype('to', 'target', target),
-    isDevice ? v.device('to', 'target', target) : null,
-  ];
+  return ['to', h('to', 'x', x), isDevice ? null : v.dtype('to', 'target', target), isDevice ? v.device('to', 'target', target) : null];
 });
 
 // ---- elementwise ----
 function binary(name: string) {
-  return op((a: Tensor, b: Tensor | number) => [
-    name,
-    h(name, 'a', a),
-    typeof b === 'number' ? v.num(name, 'b', b) : h(name, 'b', b),
-  ]);
+  return op((a: Tensor, b: Tensor | number) => [name, h(name, 'a', a), typeof b === 'number' ? v.num(name, 'b', b) : h(name, 'b', b)]);
 }
 export const add = binary('add');
 export const sub = binary('sub');
@@ -147,7 +158,12 @@ export const clamp = op((x: Tensor, min: number | null, max: number | null = nul
   min === null ? null : v.num('clamp', 'min', min),
   max === null ? null : v.num('clamp', 'max', max),
 ]);
-export const where = op((cond: Tensor, a: Tensor, b: Tensor) => ['where', h('where', 'cond', cond), h('where', 'a', a), h('where', 'b', b)]);
+export const where = op((cond: Tensor, a: Tensor, b: Tensor) => [
+  'where',
+  h('where', 'cond', cond),
+  h('where', 'a', a),
+  h('where', 'b', b),
+]);
 
 // ---- reductions ----
 function dimsArg(where: string, dims: number | readonly number[] | undefined): number[] | null {
@@ -206,7 +222,11 @@ export const addInPlace = opNone((x: Tensor, o: Tensor, alpha = 1) => [
 ]);
 export const mulInPlace = opNone((x: Tensor, s: number) => ['mulInPlace', h('mulInPlace', 'x', x), v.num('mulInPlace', 's', s)]);
 export const copyInPlace = opNone((x: Tensor, src: Tensor) => ['copyInPlace', h('copyInPlace', 'x', x), h('copyInPlace', 'src', src)]);
-export const fillInPlace = opNone((x: Tensor, value: number) => ['fillInPlace', h('fillInPlace', 'x', x), v.num('fillInPlace', 'value', value)]);
+export const fillInPlace = opNone((x: Tensor, value: number) => [
+  'fillInPlace',
+  h('fillInPlace', 'x', x),
+  v.num('fillInPlace', 'value', value),
+]);
 export const uniformInPlace = opNone((x: Tensor, lo: number, hi: number) => [
   'uniformInPlace',
   h('uniformInPlace', 'x', x),

@@ -65,8 +65,7 @@ export class Tensor implements Owned {
   }
   size(dim: number): number {
     const d = dim < 0 ? dim + this.ndim : dim;
-    if (!Number.isInteger(d) || d < 0 || d >= this.ndim)
-      fail('size', 'dim', `an integer in [${-this.ndim}, ${this.ndim - 1}]`, dim);
+    if (!Number.isInteger(d) || d < 0 || d >= this.ndim) fail('size', 'dim', `an integer in [${-this.ndim}, ${this.ndim - 1}]`, dim);
     return this.shape[d] as number;
   }
   get dtype(): DType {
@@ -296,7 +295,7 @@ export class Tensor implements Owned {
 }
 
 setAdopter(Tensor.adopt);
-setOwnedCheck((x): x is Tensor => x instanceof Tensor);
+setOwnedCheck((x) => x instanceof Tensor);
 
 /** Native tensors alive in this thread (made and not yet disposed or collected), as the addon counts them. */
 export function liveTensors(): number {
@@ -314,12 +313,7 @@ export function handleOf(where: string, param: string, v: unknown): Handle {
  * A tensor with a copy of `data`. `shape` defaults to `[data.length]`; `dtype` to the typed array's own
  * (number arrays become float32). Owned by the current scope.
  */
-export function tensor(
-  data: TypedArray | readonly number[],
-  shape?: readonly number[],
-  dtype?: DType,
-  device?: string,
-): Tensor {
+export function tensor(data: TypedArray | readonly number[], shape?: readonly number[], dtype?: DType, device?: string): Tensor {
   const where = 'tensor';
   const arrDtype = Array.isArray(data) ? null : dtypeOfArray(data as ArrayBufferView);
   if (!Array.isArray(data) && arrDtype === null) fail(where, 'data', 'a number array or typed array', data);

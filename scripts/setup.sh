@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what the project needs on Debian/Ubuntu, then the npm packages and the native addon.
+# Idempotent and quick when everything is already there; `npm test` and `npm run demo` call it first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# libtorch-dev: the engine; ffmpeg: video decoding; python3-torch: the reference the benchmarks and fixture
+# scripts compare against; g++/make/python3: node-gyp's toolchain.
+PACKAGES=(libtorch-dev ffmpeg python3-torch g++ make python3)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else echo "setup: need root for: $* (run as root or install sudo)" >&2; exit 1
+  fi
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null; then
+    echo "setup: missing ${missing[*]} and no apt-get here; install libtorch (>= 1.13) and ffmpeg, and set LIBTORCH=/path/to/libtorch" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$major" -lt 20 ]; then
+  echo "setup: Node.js >= 20 is needed, this is $(node --version)" >&2
+  exit 1
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund
+fi
+
+addon=build/Release/i3d_native.node
+if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp scripts/libtorch.mjs -newer "$addon" -print -quit)" ]; then
+  echo "setup: building the native addon"
+  npm run build:native
+fi
