@@ -91,8 +91,6 @@ struct Args {
   at::ScalarType Dtype(size_t k) const { return ParseDtype(S(k)); }
   std::vector<int64_t> IL(size_t k) const;
   std::vector<at::Tensor> TL(size_t k) const;
-  // A number or a tensor (for binary ops).
-  bool IsNum(size_t k) const { return info[k].IsNumber(); }
 };
 
 Napi::Value WrapOuts(Napi::Env env, const Thunk& th, Outs& outs);

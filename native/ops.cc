@@ -117,15 +117,18 @@ Thunk To(const Args& a) {
 }
 
 // ---- elementwise ----
-#define I3D_BINARY(Name, expr_t, expr_s)              \
-  Thunk Name(const Args& a) {                         \
-    auto x = a.T(0);                                  \
-    if (a.IsNum(1)) {                                 \
-      at::Scalar y(a.D(1));                           \
-      return One([=] { return expr_s; });             \
-    }                                                 \
-    auto y = a.T(1);                                  \
-    return One([=] { return expr_t; });               \
+// Each binary op has a tensor-tensor form `name` and a tensor-number form `nameScalar`
+// (handles are numbers too, so the JS side picks the form).
+#define I3D_BINARY(Name, expr_t, expr_s)     \
+  Thunk Name(const Args& a) {                \
+    auto x = a.T(0);                         \
+    auto y = a.T(1);                         \
+    return One([=] { return expr_t; });      \
+  }                                          \
+  Thunk Name##Scalar(const Args& a) {        \
+    auto x = a.T(0);                         \
+    at::Scalar y(a.D(1));                    \
+    return One([=] { return expr_s; });      \
   }
 I3D_BINARY(Add, at::add(x, y), at::add(x, y))
 I3D_BINARY(Sub, at::sub(x, y), at::sub(x, y))
@@ -358,18 +361,31 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
   I3D_EXPORT_OP(exports, env, "detach", Detach);
   I3D_EXPORT_OP(exports, env, "to", To);
   I3D_EXPORT_OP(exports, env, "add", Add);
+  I3D_EXPORT_OP(exports, env, "addScalar", AddScalar);
   I3D_EXPORT_OP(exports, env, "sub", Sub);
+  I3D_EXPORT_OP(exports, env, "subScalar", SubScalar);
   I3D_EXPORT_OP(exports, env, "mul", Mul);
+  I3D_EXPORT_OP(exports, env, "mulScalar", MulScalar);
   I3D_EXPORT_OP(exports, env, "div", Div);
+  I3D_EXPORT_OP(exports, env, "divScalar", DivScalar);
   I3D_EXPORT_OP(exports, env, "pow", Pow);
+  I3D_EXPORT_OP(exports, env, "powScalar", PowScalar);
   I3D_EXPORT_OP(exports, env, "eq", Eq);
+  I3D_EXPORT_OP(exports, env, "eqScalar", EqScalar);
   I3D_EXPORT_OP(exports, env, "ne", Ne);
+  I3D_EXPORT_OP(exports, env, "neScalar", NeScalar);
   I3D_EXPORT_OP(exports, env, "lt", Lt);
+  I3D_EXPORT_OP(exports, env, "ltScalar", LtScalar);
   I3D_EXPORT_OP(exports, env, "le", Le);
+  I3D_EXPORT_OP(exports, env, "leScalar", LeScalar);
   I3D_EXPORT_OP(exports, env, "gt", Gt);
+  I3D_EXPORT_OP(exports, env, "gtScalar", GtScalar);
   I3D_EXPORT_OP(exports, env, "ge", Ge);
+  I3D_EXPORT_OP(exports, env, "geScalar", GeScalar);
   I3D_EXPORT_OP(exports, env, "maximum", Maximum);
+  I3D_EXPORT_OP(exports, env, "maximumScalar", MaximumScalar);
   I3D_EXPORT_OP(exports, env, "minimum", Minimum);
+  I3D_EXPORT_OP(exports, env, "minimumScalar", MinimumScalar);
   I3D_EXPORT_OP(exports, env, "neg", Neg);
   I3D_EXPORT_OP(exports, env, "exp", Exp);
   I3D_EXPORT_OP(exports, env, "log", Log);

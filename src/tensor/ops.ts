@@ -119,8 +119,11 @@ export const to = op((x: Tensor, target: DType | string) => {
 });
 
 // ---- elementwise ----
+// Handles are numbers too, so a number operand goes to the op's own scalar form.
 function binary(name: string) {
-  return op((a: Tensor, b: Tensor | number) => [name, h(name, 'a', a), typeof b === 'number' ? v.num(name, 'b', b) : h(name, 'b', b)]);
+  return op((a: Tensor, b: Tensor | number) =>
+    typeof b === 'number' ? [`${name}Scalar`, h(name, 'a', a), v.num(name, 'b', b)] : [name, h(name, 'a', a), h(name, 'b', b)],
+  );
 }
 export const add = binary('add');
 export const sub = binary('sub');
