@@ -202,6 +202,11 @@ Napi::Value IsContiguous(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), t.is_contiguous(cl ? at::MemoryFormat::ChannelsLast3d : at::MemoryFormat::Contiguous));
 }
 
+// externalMemory(): the total of native memory this isolate has been told about (ours included).
+Napi::Value ExternalMemory(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(Napi::MemoryManagement::AdjustExternalMemory(info.Env(), 0)));
+}
+
 Napi::Value Nbytes(const Napi::CallbackInfo& info) {
   Slot* s = Lookup(info[0]);
   return Napi::Number::New(info.Env(), s ? static_cast<double>(s->bytes) : 0.0);
@@ -255,6 +260,7 @@ void RegisterTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("dispose", Napi::Function::New(env, Dispose, "dispose"));
   exports.Set("isDisposed", Napi::Function::New(env, IsDisposed, "isDisposed"));
   exports.Set("liveCount", Napi::Function::New(env, LiveCount, "liveCount"));
+  exports.Set("externalMemory", Napi::Function::New(env, ExternalMemory, "externalMemory"));
   exports.Set("fromBuffer", Napi::Function::New(env, FromBuffer, "fromBuffer"));
   exports.Set("toBuffer", Napi::Function::New(env, ToBuffer, "toBuffer"));
   exports.Set("shape", Napi::Function::New(env, Shape, "shape"));

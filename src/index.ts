@@ -1,5 +1,5 @@
 // The library's public API.
-export { Tensor, tensor, liveTensors } from './tensor/tensor.js';
+export { Tensor, tensor, liveTensors, reportedNativeBytes } from './tensor/tensor.js';
 export type { MemoryFormat } from './tensor/tensor.js';
 export { scope, noGrad, enableGrad, isGradEnabled } from './tensor/context.js';
 export type { DType, TypedArray } from './tensor/dtype.js';

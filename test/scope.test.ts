@@ -1,7 +1,7 @@
 // Ownership: scopes free temporaries (also across await), results survive, keep() and dispose() work.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { F, liveTensors, ops, scope, type Tensor } from '../src/index.js';
+import { F, liveTensors, ops, reportedNativeBytes, scope, type Tensor } from '../src/index.js';
 
 test('a scope frees every tensor made inside it except its result', () => {
   const before = liveTensors();
@@ -84,5 +84,33 @@ test('an async scope that rejects frees its tensors and passes the error on', as
     }),
     /mat1 and mat2 shapes cannot be multiplied/,
   );
+  assert.equal(liveTensors(), before);
+});
+
+test('native bytes are reported to V8 and released on dispose', () => {
+  const before = reportedNativeBytes();
+  const t = ops.zeros([4, 1024, 1024]); // 16 MiB of float32
+  try {
+    assert.equal(reportedNativeBytes() - before, 16 * 2 ** 20);
+  } finally {
+    t.dispose();
+  }
+  assert.equal(reportedNativeBytes(), before);
+});
+
+test('a tensor that was never disposed is freed after garbage collection (the backstop)', async () => {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const before = liveTensors();
+  (() => {
+    for (let i = 0; i < 20; i++) ops.ones([16]);
+  })();
+  assert.equal(liveTensors(), before + 20);
+  for (let i = 0; i < 10 && liveTensors() > before; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 10));
+  }
   assert.equal(liveTensors(), before);
 });

@@ -27,6 +27,7 @@ export interface NativeBinding {
   dispose(h: Handle): void;
   isDisposed(h: Handle): boolean;
   liveCount(): number;
+  externalMemory(): number;
   fromBuffer(data: ArrayBufferView, shape: readonly number[], dtype: string, device?: string): Handle;
   toBuffer(h: Handle): ArrayBuffer;
   shape(h: Handle): number[];

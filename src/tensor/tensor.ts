@@ -302,6 +302,11 @@ export function liveTensors(): number {
   return native.liveCount();
 }
 
+/** Bytes of native memory reported to V8 for its garbage-collection heuristics (tensors' data included). */
+export function reportedNativeBytes(): number {
+  return native.externalMemory();
+}
+
 /** The native handle of a tensor argument, with an error naming the call and parameter otherwise. */
 export function handleOf(where: string, param: string, v: unknown): Handle {
   if (!(v instanceof Tensor)) return fail(where, param, 'a Tensor', v);
