@@ -62,13 +62,6 @@ function spatial(where: string, x: Tensor): number[] {
   return x.shape.slice(2);
 }
 
-/** Adds a composite op's `.async` twin: the same steps, each awaited off the JS thread. */
-function composite<A extends unknown[], R>(sync: (...a: A) => R, async: (...a: A) => Promise<R>): OpFn<A, R> {
-  const f = sync as OpFn<A, R>;
-  f.async = async;
-  return f;
-}
-
 /** constant_pad_nd: `pads` last dimension first, [before, after] per dimension, as torch.nn.functional.pad. */
 export const pad = op((x: Tensor, pads: readonly number[], value = 0) => [
   'pad',
@@ -76,6 +69,39 @@ export const pad = op((x: Tensor, pads: readonly number[], value = 0) => [
   v.ints('pad', 'pads', pads),
   v.num('pad', 'value', value),
 ]);
+
+/**
+ * An op on `x` padded first by `plan.extra` (the asymmetric part the op cannot pad itself) with `value`;
+ * the padded copy is freed once the op has run. Sync and `.async` forms, like every op.
+ */
+function padThen<P extends { extra: number[] | null }>(raw: OpFn<[Tensor, P], Tensor>, value: number): OpFn<[Tensor, P], Tensor> {
+  const f = ((x: Tensor, plan: P): Tensor => {
+    if (!plan.extra) return raw(x, plan);
+    const padded = pad(x, plan.extra, value);
+    try {
+      return raw(padded, plan);
+    } finally {
+      padded.dispose();
+    }
+  }) as OpFn<[Tensor, P], Tensor>;
+  f.async = async (x: Tensor, plan: P): Promise<Tensor> => {
+    if (!plan.extra) return raw.async(x, plan);
+    const padded = await pad.async(x, plan.extra, value);
+    try {
+      return await raw.async(padded, plan);
+    } finally {
+      padded.dispose();
+    }
+  };
+  return f;
+}
+
+/** Adds `.async` to an op that first works out a plan from its arguments, then runs `run` on the plan. */
+function planned<A extends unknown[], P>(plan: (...a: A) => [Tensor, P], run: OpFn<[Tensor, P], Tensor>): OpFn<A, Tensor> {
+  const f = ((...a: A) => run(...plan(...a))) as OpFn<A, Tensor>;
+  f.async = async (...a: A) => run.async(...plan(...a));
+  return f;
+}
 
 export interface Conv3dOptions {
   bias?: Tensor | null;
@@ -88,7 +114,7 @@ export interface Conv3dOptions {
 function conv3dPlan(x: Tensor, w: Tensor, o: Conv3dOptions) {
   const where = 'conv3d';
   const size = spatial(where, x);
-  h(where, 'weight', w);
+  const weight = h(where, 'weight', w);
   if (w.ndim !== 5) v.fail(where, 'weight', 'a 5-D tensor [out, in/groups, kt, kh, kw]', `shape [${w.shape.join(', ')}]`);
   const stride = v.intN(where, 'stride', o.stride ?? 1, 3, 1);
   const dilation = v.intN(where, 'dilation', o.dilation ?? 1, 3, 1);
@@ -96,13 +122,14 @@ function conv3dPlan(x: Tensor, w: Tensor, o: Conv3dOptions) {
   const pairs = resolvePadding(where, o.padding ?? 0, size, w.shape.slice(2), stride, dilation);
   const { symmetric, extra } = splitPadding(pairs);
   const bias = o.bias == null ? null : h(where, 'bias', o.bias);
-  return { stride, dilation, groups, symmetric, extra, bias };
+  return { weight, stride, dilation, groups, symmetric, extra, bias };
 }
 
-const conv3dRaw = op((x: Tensor, w: Tensor, p: ReturnType<typeof conv3dPlan>) => [
+type Conv3dPlan = ReturnType<typeof conv3dPlan>;
+const conv3dRaw = op((x: Tensor, p: Conv3dPlan) => [
   'conv3d',
   h('conv3d', 'x', x),
-  h('conv3d', 'weight', w),
+  p.weight,
   p.bias,
   p.stride,
   p.symmetric,
@@ -111,27 +138,9 @@ const conv3dRaw = op((x: Tensor, w: Tensor, p: ReturnType<typeof conv3dPlan>) =>
 ]);
 
 /** 3-D convolution of x [N, C, T, H, W] with weight [O, C/groups, kt, kh, kw]; any padding, asymmetric included. */
-export const conv3d = composite(
-  (x: Tensor, w: Tensor, o: Conv3dOptions = {}): Tensor => {
-    const p = conv3dPlan(x, w, o);
-    if (!p.extra) return conv3dRaw(x, w, p);
-    const padded = pad(x, p.extra, 0);
-    try {
-      return conv3dRaw(padded, w, p);
-    } finally {
-      padded.dispose();
-    }
-  },
-  async (x: Tensor, w: Tensor, o: Conv3dOptions = {}): Promise<Tensor> => {
-    const p = conv3dPlan(x, w, o);
-    if (!p.extra) return conv3dRaw.async(x, w, p);
-    const padded = await pad.async(x, p.extra, 0);
-    try {
-      return await conv3dRaw.async(padded, w, p);
-    } finally {
-      padded.dispose();
-    }
-  },
+export const conv3d = planned(
+  (x: Tensor, w: Tensor, o: Conv3dOptions = {}): [Tensor, Conv3dPlan] => [x, conv3dPlan(x, w, o)],
+  padThen(conv3dRaw, 0),
 );
 
 export interface Pool3dOptions {
@@ -148,37 +157,13 @@ function poolPlan(where: string, x: Tensor, kernel: number | readonly number[], 
   return { k, stride, symmetric, extra, ceil: v.bool(where, 'ceilMode', o.ceilMode ?? false) };
 }
 
-const maxPoolRaw = op((x: Tensor, p: ReturnType<typeof poolPlan>) => [
-  'maxPool3d',
-  h('maxPool3d', 'x', x),
-  p.k,
-  p.stride,
-  p.symmetric,
-  p.ceil,
-]);
+type PoolPlan = ReturnType<typeof poolPlan>;
+const maxPoolRaw = op((x: Tensor, p: PoolPlan) => ['maxPool3d', h('maxPool3d', 'x', x), p.k, p.stride, p.symmetric, p.ceil]);
 
 /** 3-D max pooling; padding pads with -infinity (so 'same' matches TensorFlow). */
-export const maxPool3d = composite(
-  (x: Tensor, kernel: number | readonly number[], o: Pool3dOptions = {}): Tensor => {
-    const p = poolPlan('maxPool3d', x, kernel, o);
-    if (!p.extra) return maxPoolRaw(x, p);
-    const padded = pad(x, p.extra, -Infinity);
-    try {
-      return maxPoolRaw(padded, p);
-    } finally {
-      padded.dispose();
-    }
-  },
-  async (x: Tensor, kernel: number | readonly number[], o: Pool3dOptions = {}): Promise<Tensor> => {
-    const p = poolPlan('maxPool3d', x, kernel, o);
-    if (!p.extra) return maxPoolRaw.async(x, p);
-    const padded = await pad.async(x, p.extra, -Infinity);
-    try {
-      return await maxPoolRaw.async(padded, p);
-    } finally {
-      padded.dispose();
-    }
-  },
+export const maxPool3d = planned(
+  (x: Tensor, kernel: number | readonly number[], o: Pool3dOptions = {}): [Tensor, PoolPlan] => [x, poolPlan('maxPool3d', x, kernel, o)],
+  padThen(maxPoolRaw, -Infinity),
 );
 
 export interface AvgPool3dOptions {
