@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# libtorch-dev: the engine; ffmpeg: video decoding; python3-torch: the reference the benchmarks and fixture
+# libtorch-dev: the engine; ffmpeg: video decoding; python3-torch, -h5py, -numpy: the reference the benchmarks and fixture
 # scripts compare against; g++/make/python3: node-gyp's toolchain.
-PACKAGES=(libtorch-dev ffmpeg python3-torch g++ make python3)
+PACKAGES=(libtorch-dev ffmpeg python3-torch python3-h5py python3-numpy g++ make python3)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"

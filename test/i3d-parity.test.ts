@@ -1,0 +1,120 @@
+// I3D against an independent PyTorch implementation of the official model (test/fixtures/make_i3d.py):
+// random full-size weights in the Keras HDF5 layout, RGB and flow, with and without top, odd frame counts,
+// non-square frames. The fixtures (~150 MB) are made at test time into a temporary folder, never committed.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, test } from 'node:test';
+import { noGrad, scope, tensor, type Tensor } from '../src/index.js';
+import { I3D } from '../src/models/i3d.js';
+import { loadKerasH5 } from '../src/weights/keras-h5.js';
+import { ROOT } from './helpers.js';
+
+interface Case {
+  name: string;
+  stream: 'rgb' | 'flow';
+  includeTop: boolean;
+  weights: string;
+  clip: string;
+  shape: number[];
+  features: number[];
+  logits: number[] | null;
+}
+
+const script = join(ROOT, 'test/fixtures/make_i3d.py');
+const dir = join(tmpdir(), `i3d-parity-${createHash('sha1').update(readFileSync(script)).digest('hex').slice(0, 10)}`);
+let cases: Case[] = [];
+
+before(() => {
+  if (!existsSync(join(dir, 'cases.json'))) {
+    const r = spawnSync('/usr/bin/python3', [script, dir], { encoding: 'utf8', timeout: 600_000 });
+    assert.equal(r.status, 0, `fixture script failed (it needs python3-torch and python3-h5py): ${r.stderr}`);
+  }
+  cases = (JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as { cases: Case[] }).cases;
+});
+
+function relErr(actual: Tensor, expected: number[]): number {
+  const a = actual.toArray();
+  assert.equal(a.length, expected.length);
+  let num = 0;
+  let den = 0;
+  a.forEach((x, i) => {
+    num += (x - expected[i]!) ** 2;
+    den += expected[i]! ** 2;
+  });
+  return Math.sqrt(num / den);
+}
+
+async function runCase(c: Case): Promise<{ features: number; logits: number | null }> {
+  const model = new I3D({ stream: c.stream, includeTop: c.includeTop }).eval();
+  try {
+    await loadKerasH5(model, join(dir, c.weights));
+    return scope(() =>
+      noGrad(() => {
+        const clip = tensor(new Float32Array(readFileSync(join(dir, c.clip)).buffer.slice(0)), c.shape);
+        const out = model.forward(clip);
+        assert.deepEqual(out.featureMap.shape.slice(0, 2), [c.shape[0], 1024]);
+        return { features: relErr(out.features, c.features), logits: c.logits && out.logits ? relErr(out.logits, c.logits) : null };
+      }),
+    );
+  } finally {
+    model.dispose();
+  }
+}
+
+for (const name of ['rgb_top_odd_nonsquare', 'flow_top_224', 'rgb_notop']) {
+  test(`I3D ${name}: features and logits match the PyTorch reference (relative error <= 1e-4, fp32)`, async () => {
+    const c = cases.find((x) => x.name === name)!;
+    const err = await runCase(c);
+    console.log(`${name}: features ${err.features.toExponential(2)}, logits ${err.logits?.toExponential(2) ?? '-'}`);
+    assert.ok(err.features <= 1e-4, `features relative error ${err.features}`);
+    if (c.includeTop) assert.ok(err.logits !== null && err.logits <= 1e-4, `logits relative error ${err.logits}`);
+    else assert.equal(err.logits, null);
+  });
+}
+
+test('a weights file that does not fit is refused with the first mismatches, and the model is left unchanged', async () => {
+  const rgb = cases.find((x) => x.name === 'rgb_top_odd_nonsquare')!;
+  const flow = new I3D({ stream: 'flow' });
+  const before = flow.parameters()[0]!.toArray().slice(0, 5);
+  await assert.rejects(loadKerasH5(flow, join(dir, rgb.weights)), (e: Error) => {
+    assert.match(e.message, /does not fit this model \(1 mismatches\)/);
+    assert.match(e.message, /'Conv3d_1a_7x7_conv\/kernel:0' has shape \[7, 7, 7, 3, 64\], expected \[7, 7, 7, 2, 64\]/);
+    return true;
+  });
+  assert.deepEqual(flow.parameters()[0]!.toArray().slice(0, 5), before);
+  flow.dispose();
+  const noTop = new I3D({ includeTop: false });
+  await assert.rejects(loadKerasH5(noTop, join(dir, rgb.weights)), /unexpected 'Conv3d_6a_1x1_conv\/(kernel|bias):0'/);
+  noTop.dispose();
+  const withTop = new I3D();
+  await assert.rejects(
+    loadKerasH5(withTop, join(dir, 'rgb_notop.h5')),
+    /missing 'Conv3d_6a_1x1_conv\/kernel:0' \(for Conv3d_6a_1x1\.conv\.weight/,
+  );
+  withTop.dispose();
+});
+
+test('missing and non-HDF5 weights files get clear errors', async () => {
+  const m = new I3D({ includeTop: false });
+  await assert.rejects(loadKerasH5(m, join(dir, 'nope.h5')), /nope\.h5: no such weights file/);
+  const junk = join(dir, 'junk.h5');
+  writeFileSync(junk, 'not hdf5 at all');
+  await assert.rejects(loadKerasH5(m, junk), /junk\.h5: not an HDF5 file/);
+  m.dispose();
+});
+
+test('clips of the wrong shape are refused with the expected layout', () => {
+  const m = new I3D({ stream: 'flow', includeTop: false });
+  scope(() => {
+    assert.throws(
+      () => m.forward(tensor(new Float32Array(8 * 32 * 32 * 3), [1, 8, 32, 32, 3])),
+      /\[batch, frames >= 8, height >= 32, width >= 32, 2\] \(flow\), got "shape \[1, 8, 32, 32, 3\]"/,
+    );
+    assert.throws(() => m.forward(tensor(new Float32Array(7 * 32 * 32 * 2), [1, 7, 32, 32, 2])), /frames >= 8/);
+  });
+  m.dispose();
+});
