@@ -18,3 +18,6 @@ export type { I3DOptions, I3DOutput, I3DVariant, Stream } from './models/i3d.js'
 export { loadKerasH5, openKerasH5, WeightsError } from './weights/keras-h5.js';
 export { loadTfCheckpoint, readCheckpointIndex, checkpointToOurs } from './weights/tf-checkpoint.js';
 export type { CheckpointEntry, CheckpointIndex } from './weights/tf-checkpoint.js';
+export { saveModel, loadModel, readConfig } from './weights/model-folder.js';
+export type { ModelConfig } from './weights/model-folder.js';
+export { readSafetensors, writeSafetensors } from './weights/safetensors.js';

@@ -4,14 +4,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { noGrad, scope, tensor, type Tensor } from '../src/index.js';
 import { I3D } from '../src/models/i3d.js';
 import { loadKerasH5 } from '../src/weights/keras-h5.js';
-import { ROOT } from './helpers.js';
+import { loadModel, saveModel } from '../src/weights/model-folder.js';
+import { ROOT, SHARED } from './helpers.js';
 
 interface Case {
   name: string;
@@ -117,4 +118,40 @@ test('clips of the wrong shape are refused with the expected layout', () => {
     assert.throws(() => m.forward(tensor(new Float32Array(7 * 32 * 32 * 2), [1, 7, 32, 32, 2])), /frames >= 8/);
   });
   m.dispose();
+});
+
+test('round trip: Keras HDF5 -> our folder (safetensors + config.json) -> load gives bit-identical logits', async () => {
+  const c = cases.find((x) => x.name === 'rgb_top_odd_nonsquare')!;
+  const out = mkdtempSync(join(tmpdir(), 'i3d-model-'));
+  const keras = new I3D().eval();
+  try {
+    await loadKerasH5(keras, join(dir, c.weights));
+    const labels = readFileSync(join(SHARED, 'data/kinetics-i3d/label_map.txt'), 'utf8').trim().split('\n');
+    const saved = saveModel(keras, out, { labels });
+    assert.equal(saved.labels?.[0], 'abseiling');
+    const { model, config } = loadModel(out);
+    try {
+      assert.deepEqual(config, saved);
+      assert.deepEqual(config.preprocessing, { fps: 25, resizeShorterSide: 256, crop: 224, range: [-1, 1] });
+      scope(() =>
+        noGrad(() => {
+          const clip = tensor(new Float32Array(readFileSync(join(dir, c.clip)).buffer.slice(0)), c.shape);
+          const a = keras.forward(clip).logits!.data();
+          const b = model.forward(clip).logits!.data();
+          assert.deepEqual(b, a, 'bit-identical');
+        }),
+      );
+    } finally {
+      model.dispose();
+    }
+    // a damaged file or config is refused with a clear message
+    truncateSync(join(out, 'model.safetensors'), 1000);
+    assert.throws(() => loadModel(out), /model\.safetensors: not a valid safetensors file/);
+    writeFileSync(join(out, 'config.json'), JSON.stringify({ ...saved, stream: 'depth' }));
+    assert.throws(() => loadModel(out), /config\.json: 'stream' must be "rgb" or "flow"/);
+    assert.throws(() => loadModel(join(out, 'nowhere')), /not a model folder \(no config\.json\)/);
+  } finally {
+    keras.dispose();
+    rmSync(out, { recursive: true, force: true });
+  }
 });

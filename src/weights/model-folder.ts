@@ -1,0 +1,113 @@
+// Our own model format: one folder per model with `model.safetensors` (our parameter names) and `config.json`
+// (kind, stream, classes, labels, preprocessing). Saving writes each file atomically.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { I3D, type Stream } from '../models/i3d.js';
+import type { Module } from '../nn/module.js';
+import { noGrad, scope } from '../tensor/context.js';
+import { tensor } from '../tensor/tensor.js';
+import { WeightsError } from './keras-h5.js';
+import { readSafetensors, writeSafetensors } from './safetensors.js';
+
+export const FORMAT = 'i3d-model';
+export const FORMAT_VERSION = 1;
+
+export interface ModelConfig {
+  format: typeof FORMAT;
+  version: number;
+  kind: 'i3d';
+  stream: Stream;
+  classes: number;
+  includeTop: boolean;
+  labels?: string[];
+  preprocessing: { fps: number; resizeShorterSide: number; crop: number; range: [number, number]; flowClip?: number };
+}
+
+export function defaultPreprocessing(stream: Stream): ModelConfig['preprocessing'] {
+  return stream === 'rgb'
+    ? { fps: 25, resizeShorterSide: 256, crop: 224, range: [-1, 1] }
+    : { fps: 25, resizeShorterSide: 256, crop: 224, range: [-1, 1], flowClip: 20 };
+}
+
+/** Copies stored tensors into a module after checking that names and shapes agree exactly. */
+export function loadStateInto(model: Module, stored: Map<string, { shape: number[]; data: Float32Array }>, source: string): void {
+  const state = model.stateTensors();
+  const problems: string[] = [];
+  for (const [name, t] of state) {
+    const s = stored.get(name);
+    if (!s) problems.push(`missing '${name}' (shape [${t.shape.join(', ')}])`);
+    else if (s.shape.join() !== t.shape.join())
+      problems.push(`'${name}' has shape [${s.shape.join(', ')}], expected [${t.shape.join(', ')}]`);
+  }
+  for (const name of stored.keys()) if (!state.has(name)) problems.push(`unexpected '${name}'`);
+  if (problems.length) {
+    const shown = problems.slice(0, 10).map((p) => `  - ${p}`);
+    if (problems.length > 10) shown.push(`  ... and ${problems.length - 10} more`);
+    throw new WeightsError(`${source} does not fit this model (${problems.length} mismatches):\n${shown.join('\n')}`);
+  }
+  noGrad(() => {
+    for (const [name, t] of state) scope(() => t.copyFrom(tensor(stored.get(name)!.data, stored.get(name)!.shape)));
+  });
+}
+
+/** Saves an I3D as a model folder. */
+export function saveModel(model: I3D, dir: string, o: { labels?: string[] } = {}): ModelConfig {
+  if (o.labels && o.labels.length !== model.classes)
+    throw new WeightsError(`saveModel: ${o.labels.length} labels for a model of ${model.classes} classes`);
+  mkdirSync(dir, { recursive: true });
+  const config: ModelConfig = {
+    format: FORMAT,
+    version: FORMAT_VERSION,
+    kind: 'i3d',
+    stream: model.stream,
+    classes: model.classes,
+    includeTop: model.includeTop,
+    ...(o.labels ? { labels: o.labels } : {}),
+    preprocessing: defaultPreprocessing(model.stream),
+  };
+  writeSafetensors(join(dir, 'model.safetensors'), model.stateTensors(), { format: FORMAT, kind: 'i3d' });
+  const tmp = join(dir, `config.json.tmp-${process.pid}`);
+  writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`);
+  renameSync(tmp, join(dir, 'config.json'));
+  return config;
+}
+
+export function readConfig(dir: string): ModelConfig {
+  const path = join(dir, 'config.json');
+  if (!existsSync(path)) throw new WeightsError(`${dir}: not a model folder (no config.json)`);
+  let c: Partial<ModelConfig>;
+  try {
+    c = JSON.parse(readFileSync(path, 'utf8')) as Partial<ModelConfig>;
+  } catch (e) {
+    throw new WeightsError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  const bad = (why: string): never => {
+    throw new WeightsError(`${path}: ${why}`);
+  };
+  if (c.format !== FORMAT) bad(`'format' must be "${FORMAT}"`);
+  if (c.version !== FORMAT_VERSION) bad(`'version' ${String(c.version)} is not supported (this is version ${FORMAT_VERSION})`);
+  if (c.kind !== 'i3d') bad(`'kind' must be "i3d"`);
+  if (c.stream !== 'rgb' && c.stream !== 'flow') bad(`'stream' must be "rgb" or "flow"`);
+  if (!Number.isInteger(c.classes) || (c.classes as number) < 1) bad(`'classes' must be a positive integer`);
+  if (typeof c.includeTop !== 'boolean') bad(`'includeTop' must be true or false`);
+  if (
+    c.labels !== undefined &&
+    (!Array.isArray(c.labels) || c.labels.length !== c.classes || !c.labels.every((l) => typeof l === 'string'))
+  )
+    bad(`'labels' must be ${String(c.classes)} strings`);
+  return c as ModelConfig;
+}
+
+/** Loads a model folder: the model (in eval mode) and its config. */
+export function loadModel(dir: string): { model: I3D; config: ModelConfig } {
+  const config = readConfig(dir);
+  const { tensors } = readSafetensors(join(dir, 'model.safetensors'));
+  const model = new I3D({ stream: config.stream, classes: config.classes, includeTop: config.includeTop }).eval();
+  try {
+    loadStateInto(model, tensors, join(dir, 'model.safetensors'));
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return { model, config };
+}
