@@ -155,3 +155,41 @@ test('round trip: Keras HDF5 -> our folder (safetensors + config.json) -> load g
     rmSync(out, { recursive: true, force: true });
   }
 });
+
+test('i3d convert infers the architecture from Keras files, stores labels, and fails clearly', () => {
+  const out = mkdtempSync(join(tmpdir(), 'i3d-convert-'));
+  const labelMap = join(SHARED, 'data/kinetics-i3d/label_map.txt');
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, [join(ROOT, 'dist/src/cli/main.js'), ...args], { encoding: 'utf8', timeout: 300_000 });
+  try {
+    let r = cli('convert', join(dir, 'rgb_top_odd_nonsquare.h5'), join(out, 'rgb'), '--labels', labelMap);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /\(keras-h5\) -> .*: I3D rgb, 400 classes, with labels/);
+    const { model, config } = loadModel(join(out, 'rgb'));
+    assert.equal(config.labels?.[399], 'zumba');
+    model.dispose();
+    r = cli('convert', join(dir, 'flow_top_224.h5'), join(out, 'flow'));
+    assert.match(r.stdout, /I3D flow, 400 classes/);
+    r = cli('convert', join(dir, 'rgb_notop.h5'), join(out, 'notop'));
+    assert.match(r.stdout, /I3D rgb, no top/);
+    r = cli('convert', join(out, 'rgb'), join(out, 'copy'));
+    assert.match(r.stdout, /\(folder\) -> .*: I3D rgb, 400 classes, with labels/);
+    r = cli('convert', join(SHARED, 'data/kinetics-i3d/checkpoints/rgb_imagenet/model.ckpt'), join(out, 'ckpt'));
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /model\.ckpt\.data-00000-of-00001: the checkpoint's data file is missing/);
+    r = cli('convert', join(out, 'nope.h5'), join(out, 'x'));
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /nope\.h5: no such weights file/);
+    r = cli(
+      'convert',
+      join(dir, 'rgb_top_odd_nonsquare.h5'),
+      join(out, 'bad'),
+      '--labels',
+      join(SHARED, 'data/kinetics-i3d/label_map_600.txt'),
+    );
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /600 labels for a model of 400 classes/);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});

@@ -6,6 +6,8 @@ import cliProgress from 'cli-progress';
 import { doctor, formatDoctor } from '../system/doctor.js';
 import { runTinyDemo } from '../train/tiny-demo.js';
 import { setNumThreads } from '../runtime.js';
+import { convert } from '../weights/convert.js';
+import { readLabels } from '../weights/labels.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -58,6 +60,21 @@ program
         `loss ${r.firstLoss.toFixed(4)} -> ${r.lastLoss.toFixed(4)}; held-out accuracy ${(100 * r.heldOutAccuracy).toFixed(1)}% ` +
           '(2 classes that differ only in motion)',
       );
+  });
+
+program
+  .command('convert')
+  .description('convert weights (Keras .h5, TensorFlow checkpoint, or a model folder) into a model folder (safetensors + config.json)')
+  .argument('<input>', 'a Keras .h5 file, a checkpoint prefix (model.ckpt) or its .index file, or a model folder')
+  .argument('<output>', 'the model folder to write')
+  .option('--labels <file>', 'class names, one per line, stored in the config')
+  .action(async (input: string, output: string, o: { labels?: string }) => {
+    const labels = o.labels ? readLabels(o.labels) : undefined;
+    const r = await convert(input, output, labels ? { labels } : {});
+    const c = r.config;
+    console.log(
+      `${input} (${r.format}) -> ${output}: I3D ${c.stream}, ${c.includeTop ? `${c.classes} classes` : 'no top'}${c.labels ? ', with labels' : ''}`,
+    );
   });
 
 program.parseAsync().catch((e: unknown) => {
