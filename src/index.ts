@@ -15,7 +15,8 @@ export { setNumThreads, getNumThreads, manualSeed, engineFacts, defaultThreads }
 export type { EngineFacts } from './runtime.js';
 export { I3D, i3d, I3D_VARIANTS, Unit3d, InceptionBlock } from './models/i3d.js';
 export type { I3DOptions, I3DOutput, I3DVariant, Stream } from './models/i3d.js';
-export { loadKerasH5, openKerasH5, WeightsError } from './weights/keras-h5.js';
+export { loadKerasH5, openKerasH5 } from './weights/keras-h5.js';
+export { WeightsError } from './weights/errors.js';
 export { loadTfCheckpoint, readCheckpointIndex, checkpointToOurs } from './weights/tf-checkpoint.js';
 export type { CheckpointEntry, CheckpointIndex } from './weights/tf-checkpoint.js';
 export { saveModel, loadModel, readConfig } from './weights/model-folder.js';

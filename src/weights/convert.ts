@@ -2,7 +2,8 @@
 // The architecture (stream, classes, top) is read off the source's own tensors.
 import { existsSync, statSync } from 'node:fs';
 import { I3D, type I3DOptions } from '../models/i3d.js';
-import { loadKerasH5, openKerasH5, WeightsError } from './keras-h5.js';
+import { WeightsError } from './errors.js';
+import { loadKerasH5, openKerasH5 } from './keras-h5.js';
 import { loadModel, saveModel, type ModelConfig } from './model-folder.js';
 import { checkpointToOurs, loadTfCheckpoint, readCheckpointIndex } from './tf-checkpoint.js';
 

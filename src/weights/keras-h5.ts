@@ -5,13 +5,11 @@ import h5wasm from 'h5wasm/node';
 import type { Module } from '../nn/module.js';
 import { noGrad, scope } from '../tensor/context.js';
 import { tensor } from '../tensor/tensor.js';
+import { throwIfMismatched, WeightsError } from './errors.js';
 import { isKernel, kerasName, kerasShape, KERAS_TO_OURS } from './names.js';
 
 const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 
-export class WeightsError extends Error {
-  readonly code = 'I3D_BAD_WEIGHTS';
-}
 
 interface KerasWeight {
   shape: number[];
@@ -92,11 +90,7 @@ export async function loadKerasH5(model: Module, path: string): Promise<void> {
       used.add(keras);
     }
     for (const k of weights.keys()) if (!used.has(k)) problems.push(`unexpected '${k}' (shape [${weights.get(k)!.shape.join(', ')}])`);
-    if (problems.length) {
-      const shown = problems.slice(0, 10).map((p) => `  - ${p}`);
-      if (problems.length > 10) shown.push(`  ... and ${problems.length - 10} more`);
-      throw new WeightsError(`${path} does not fit this model (${problems.length} mismatches):\n${shown.join('\n')}`);
-    }
+    throwIfMismatched(path, problems);
     noGrad(() => {
       for (const { t, keras } of ours) {
         scope(() => {

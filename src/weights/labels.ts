@@ -1,6 +1,6 @@
 // Label maps: one class name per line (the official Kinetics label_map.txt format).
 import { existsSync, readFileSync } from 'node:fs';
-import { WeightsError } from './keras-h5.js';
+import { WeightsError } from './errors.js';
 
 export function readLabels(path: string): string[] {
   if (!existsSync(path)) throw new WeightsError(`${path}: no such label file`);

@@ -6,7 +6,7 @@ import { I3D, type Stream } from '../models/i3d.js';
 import type { Module } from '../nn/module.js';
 import { noGrad, scope } from '../tensor/context.js';
 import { tensor } from '../tensor/tensor.js';
-import { WeightsError } from './keras-h5.js';
+import { throwIfMismatched, WeightsError } from './errors.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
 
 export const FORMAT = 'i3d-model';
@@ -40,11 +40,7 @@ export function loadStateInto(model: Module, stored: Map<string, { shape: number
       problems.push(`'${name}' has shape [${s.shape.join(', ')}], expected [${t.shape.join(', ')}]`);
   }
   for (const name of stored.keys()) if (!state.has(name)) problems.push(`unexpected '${name}'`);
-  if (problems.length) {
-    const shown = problems.slice(0, 10).map((p) => `  - ${p}`);
-    if (problems.length > 10) shown.push(`  ... and ${problems.length - 10} more`);
-    throw new WeightsError(`${source} does not fit this model (${problems.length} mismatches):\n${shown.join('\n')}`);
-  }
+  throwIfMismatched(source, problems);
   noGrad(() => {
     for (const [name, t] of state) scope(() => t.copyFrom(tensor(stored.get(name)!.data, stored.get(name)!.shape)));
   });

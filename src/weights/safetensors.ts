@@ -3,7 +3,7 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { noGrad, scope } from '../tensor/context.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { WeightsError } from './keras-h5.js';
+import { WeightsError } from './errors.js';
 
 export interface StoredTensor {
   shape: number[];

@@ -5,7 +5,7 @@ import crc32c from 'crc-32/crc32c.js';
 import type { Module } from '../nn/module.js';
 import { noGrad, scope } from '../tensor/context.js';
 import { tensor } from '../tensor/tensor.js';
-import { WeightsError } from './keras-h5.js';
+import { throwIfMismatched, WeightsError } from './errors.js';
 
 export interface CheckpointEntry {
   name: string;
@@ -255,11 +255,7 @@ export function loadTfCheckpoint(model: Module, prefix: string): void {
     }
   }
   for (const name of state.keys()) if (!seen.has(name)) problems.push(`missing a tensor for ${name}`);
-  if (problems.length) {
-    const shown = problems.slice(0, 10).map((p) => `  - ${p}`);
-    if (problems.length > 10) shown.push(`  ... and ${problems.length - 10} more`);
-    throw new WeightsError(`${prefix} does not fit this model (${problems.length} mismatches):\n${shown.join('\n')}`);
-  }
+  throwIfMismatched(prefix, problems);
   // Read and verify everything before touching the model.
   const data = new Map<string, Float32Array>();
   for (let shard = 0; shard < index.shards; shard++) {
