@@ -10,7 +10,6 @@ import { isKernel, kerasName, kerasShape, KERAS_TO_OURS } from './names.js';
 
 const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 
-
 interface KerasWeight {
   shape: number[];
   read(): Float32Array;
