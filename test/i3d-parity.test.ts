@@ -37,6 +37,11 @@ before(() => {
   cases = (JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as { cases: Case[] }).cases;
 });
 
+/** A case's clip (raw float32, written by the fixture script) as a tensor. */
+function readClip(c: Case): Tensor {
+  return tensor(new Float32Array(readFileSync(join(dir, c.clip)).buffer.slice(0)), c.shape);
+}
+
 function relErr(actual: Tensor, expected: number[]): number {
   const a = actual.toArray();
   assert.equal(a.length, expected.length);
@@ -55,7 +60,7 @@ async function runCase(c: Case): Promise<{ features: number; logits: number | nu
     await loadKerasH5(model, join(dir, c.weights));
     return scope(() =>
       noGrad(() => {
-        const clip = tensor(new Float32Array(readFileSync(join(dir, c.clip)).buffer.slice(0)), c.shape);
+        const clip = readClip(c);
         const out = model.forward(clip);
         assert.deepEqual(out.featureMap.shape.slice(0, 2), [c.shape[0], 1024]);
         return { features: relErr(out.features, c.features), logits: c.logits && out.logits ? relErr(out.logits, c.logits) : null };
@@ -135,7 +140,7 @@ test('round trip: Keras HDF5 -> our folder (safetensors + config.json) -> load g
       assert.deepEqual(config.preprocessing, { fps: 25, resizeShorterSide: 256, crop: 224, range: [-1, 1] });
       scope(() =>
         noGrad(() => {
-          const clip = tensor(new Float32Array(readFileSync(join(dir, c.clip)).buffer.slice(0)), c.shape);
+          const clip = readClip(c);
           const a = keras.forward(clip).logits!.data();
           const b = model.forward(clip).logits!.data();
           assert.deepEqual(b, a, 'bit-identical');

@@ -3,6 +3,7 @@ import * as F from '../nn/functional.js';
 import type { Module } from '../nn/module.js';
 import type { SGD } from '../optim/sgd.js';
 import { noGrad, scope } from '../tensor/context.js';
+import * as ops from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export interface Classifier extends Module {
@@ -18,6 +19,14 @@ export function trainStep(model: Classifier, opt: SGD, x: Tensor, y: Tensor): nu
     loss.backward();
     opt.step();
     return loss.item();
+  });
+}
+
+/** A training step on `batch` examples drawn at random (seeded by manualSeed) from clips and labels. */
+export function trainOnRandomBatch(model: Classifier, opt: SGD, clips: Tensor, labels: Tensor, batch: number): number {
+  return scope(() => {
+    const idx = ops.randperm(clips.size(0)).narrow(0, 0, batch);
+    return trainStep(model, opt, clips.indexSelect(0, idx), labels.indexSelect(0, idx));
   });
 }
 

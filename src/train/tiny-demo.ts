@@ -3,9 +3,8 @@ import { movingBars } from '../data/moving-bars.js';
 import { TinyConvLstm } from '../models/tiny-conv-lstm.js';
 import { SGD } from '../optim/sgd.js';
 import { manualSeed } from '../runtime.js';
-import * as ops from '../tensor/ops.js';
 import { scope } from '../tensor/context.js';
-import { accuracy, trainStep } from './step.js';
+import { accuracy, trainOnRandomBatch } from './step.js';
 
 export interface TinyDemoOptions {
   steps?: number;
@@ -33,10 +32,7 @@ export function runTinyDemo(o: TinyDemoOptions = {}): TinyDemoResult {
     const losses: number[] = [];
     try {
       for (let s = 0; s < steps; s++) {
-        const loss = scope(() => {
-          const idx = ops.randperm(64).narrow(0, 0, batch);
-          return trainStep(model, opt, train.clips.indexSelect(0, idx), train.labels.indexSelect(0, idx));
-        });
+        const loss = trainOnRandomBatch(model, opt, train.clips, train.labels, batch);
         losses.push(loss);
         o.onStep?.(s + 1, loss);
       }

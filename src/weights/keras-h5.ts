@@ -6,7 +6,7 @@ import type { Module } from '../nn/module.js';
 import { noGrad, scope } from '../tensor/context.js';
 import { tensor } from '../tensor/tensor.js';
 import { throwIfMismatched, WeightsError } from './errors.js';
-import { isKernel, kerasName, kerasShape, KERAS_TO_OURS } from './names.js';
+import { isKernel, kerasName, kerasShape, TF_KERNEL_TO_OURS } from './names.js';
 
 const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -95,7 +95,7 @@ export async function loadKerasH5(model: Module, path: string): Promise<void> {
         scope(() => {
           const w = weights.get(keras)!;
           let src = tensor(w.read(), w.shape);
-          if (isKernel(keras)) src = src.permute(KERAS_TO_OURS);
+          if (isKernel(keras)) src = src.permute(TF_KERNEL_TO_OURS);
           t.copyFrom(src);
         });
       }

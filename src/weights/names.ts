@@ -18,8 +18,14 @@ export function kerasName(ours: string): string {
   return unit + suffix;
 }
 
-/** Keras stores conv kernels (kt, kh, kw, in, out); ours are (out, in, kt, kh, kw). */
-export const KERAS_TO_OURS = [4, 3, 0, 1, 2] as const;
+/** TensorFlow (Keras and checkpoints alike) stores conv kernels (kt, kh, kw, in, out); ours are (out, in, kt, kh, kw). */
+export const TF_KERNEL_TO_OURS = [4, 3, 0, 1, 2] as const;
+
+/** The TensorFlow shape (kt, kh, kw, in, out) of one of our kernels. */
+export function tfKernelShape(ours: readonly number[]): number[] {
+  const [o, i, t, h, w] = ours as [number, number, number, number, number];
+  return [t, h, w, i, o];
+}
 
 export function isKernel(kerasWeight: string): boolean {
   return kerasWeight.endsWith('/kernel:0');
@@ -27,7 +33,5 @@ export function isKernel(kerasWeight: string): boolean {
 
 /** The shape a tensor of ours has in the Keras file. */
 export function kerasShape(kerasWeight: string, ours: readonly number[]): number[] {
-  if (!isKernel(kerasWeight)) return [...ours];
-  const [o, i, t, h, w] = ours as [number, number, number, number, number];
-  return [t, h, w, i, o];
+  return isKernel(kerasWeight) ? tfKernelShape(ours) : [...ours];
 }

@@ -6,6 +6,7 @@ import type { Module } from '../nn/module.js';
 import { noGrad, scope } from '../tensor/context.js';
 import { tensor } from '../tensor/tensor.js';
 import { throwIfMismatched, WeightsError } from './errors.js';
+import { tfKernelShape, TF_KERNEL_TO_OURS } from './names.js';
 
 export interface CheckpointEntry {
   name: string;
@@ -141,12 +142,10 @@ export function readCheckpointIndex(indexPath: string): CheckpointIndex {
     const footer = new Reader(file, file.length - 48, file.length - 8);
     footer.varint(); // metaindex handle
     footer.varint();
-    const indexStart = footer.pos;
-    const indexOffset = footer.varint();
-    const indexSize = footer.varint();
-    const index = readBlock(file, file.subarray(indexStart, footer.pos));
-    void indexOffset;
-    void indexSize;
+    const indexHandle = footer.pos; // offset and size varints, read by readBlock
+    footer.varint();
+    footer.varint();
+    const index = readBlock(file, file.subarray(indexHandle, footer.pos));
     const entries = new Map<string, CheckpointEntry>();
     let shards = 1;
     for (const [, handle] of blockRecords(index)) {
@@ -208,7 +207,7 @@ function isCheckpointKernel(name: string): boolean {
 
 /** A model tensor's shape as the checkpoint holds it: kernels (kt, kh, kw, in, out), vectors as they are. */
 export function checkpointShape(name: string, ours: readonly number[]): number[] {
-  return isCheckpointKernel(name) ? [...ours.slice(2), ours[1]!, ours[0]!] : [...ours];
+  return isCheckpointKernel(name) ? tfKernelShape(ours) : [...ours];
 }
 
 /** Vectors may be stored with leading 1s (the Kinetics-600 checkpoint's batch norm: [1, 1, 1, 1, C]). */
@@ -285,7 +284,7 @@ export function loadTfCheckpoint(model: Module, prefix: string): void {
       scope(() => {
         const t = state.get(ours)!;
         const src = isCheckpointKernel(entry.name)
-          ? tensor(data.get(ours)!, entry.shape).permute([4, 3, 0, 1, 2])
+          ? tensor(data.get(ours)!, entry.shape).permute(TF_KERNEL_TO_OURS)
           : tensor(data.get(ours)!, [...t.shape]);
         t.copyFrom(src);
       });
