@@ -1,0 +1,11 @@
+// Every command of the `i3d` CLI, in the order `i3d --help` lists them.
+import type { Command } from 'commander';
+import { registerConvert } from './convert.js';
+import { registerDemo } from './demo.js';
+import { registerDoctor } from './doctor.js';
+
+export function registerCommands(program: Command): void {
+  registerDemo(program);
+  registerConvert(program);
+  registerDoctor(program);
+}
