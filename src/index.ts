@@ -22,3 +22,8 @@ export type { CheckpointEntry, CheckpointIndex } from './weights/tf-checkpoint.j
 export { saveModel, loadModel, readConfig } from './weights/model-folder.js';
 export type { ModelConfig } from './weights/model-folder.js';
 export { readSafetensors, writeSafetensors } from './weights/safetensors.js';
+export * from './net/download.js';
+export * from './system/cache-dir.js';
+export * from './weights/zoo.js';
+export * from './inference/classify.js';
+export * from './weights/labels.js';

@@ -1,0 +1,138 @@
+// The model zoo: the official I3D weights (the Keras port of DeepMind's checkpoints, release v0.2 of
+// dlpbc/keras-kinetics-i3d) and the Kinetics-400 label map, by name. First use downloads into the cache
+// (resuming an interrupted download); later uses read the cached file.
+//
+// Checksums: the label map's SHA-256 is pinned (it is the official file). The weight files' publisher gives no
+// checksums, so their SHA-256 is recorded at first download (`<file>.sha256`) and every later use verifies the
+// cached file against it; a file that changed on disk is reported, never loaded silently.
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { download, DownloadError, type DownloadProgress } from '../net/download.js';
+import { cacheDir } from '../system/cache-dir.js';
+import { I3D_VARIANTS, type I3DVariant, type Stream } from '../models/i3d.js';
+import { WeightsError } from './errors.js';
+
+const RELEASE = 'https://github.com/dlpbc/keras-kinetics-i3d/releases/download/v0.2/';
+
+export interface ZooEntry {
+  name: string;
+  stream: Stream;
+  pretraining: 'imagenet_and_kinetics' | 'kinetics_only';
+  includeTop: boolean;
+  url: string;
+  fileName: string;
+  /** Pinned SHA-256, when the publisher's file is known; otherwise recorded at first download. */
+  sha256?: string;
+}
+
+function entries(): ZooEntry[] {
+  const out: ZooEntry[] = [];
+  for (const [variant, v] of Object.entries(I3D_VARIANTS) as [I3DVariant, (typeof I3D_VARIANTS)[I3DVariant]][]) {
+    for (const includeTop of [true, false]) {
+      const fileName = `${v.stream}_inception_i3d_${v.pretraining}_tf_dim_ordering_tf_kernels${includeTop ? '' : '_no_top'}.h5`;
+      out.push({
+        name: includeTop ? variant : `${variant}_no_top`,
+        stream: v.stream,
+        pretraining: v.pretraining,
+        includeTop,
+        url: RELEASE + fileName,
+        fileName,
+      });
+    }
+  }
+  return out;
+}
+
+/** Every zoo name: `rgb_imagenet_and_kinetics`, ..., each also with `_no_top`. */
+export const ZOO: ReadonlyMap<string, ZooEntry> = new Map(entries().map((e) => [e.name, e]));
+
+export const KINETICS_400_LABELS = {
+  name: 'kinetics400_labels',
+  url: 'https://raw.githubusercontent.com/deepmind/kinetics-i3d/master/data/label_map.txt',
+  fileName: 'kinetics400_label_map.txt',
+  sha256: 'e9f2806fe9109b851a80a74841244f6f8c9d10917fa0229cd82bab67f2f8e28f',
+} as const;
+
+export function isZooName(spec: string): boolean {
+  return ZOO.has(spec);
+}
+
+export interface FetchOptions {
+  /** Called as bytes arrive (for a progress bar). */
+  onProgress?: (name: string, p: DownloadProgress) => void;
+  /** Never touch the network: use the cache or fail. Default: $I3D_OFFLINE=1. */
+  offline?: boolean;
+}
+
+/** The URL to fetch `fileName` from: the official one, or `$I3D_ZOO_MIRROR/<fileName>` when a mirror is set. */
+function sourceUrl(official: string, fileName: string): string {
+  const mirror = process.env.I3D_ZOO_MIRROR;
+  return mirror ? `${mirror.replace(/\/+$/, '')}/${fileName}` : official;
+}
+
+async function sha256Of(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+function writeAtomic(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
+/** A zoo file in the cache, downloading it first when missing; verified against its checksum either way. */
+async function fetchCached(
+  what: { name: string; url: string; fileName: string; sha256?: string },
+  o: FetchOptions,
+  alternative: string,
+): Promise<string> {
+  const dir = cacheDir('zoo');
+  const file = join(dir, what.fileName);
+  const sidecar = `${file}.sha256`;
+  const expected = what.sha256 ?? (existsSync(sidecar) ? readFileSync(sidecar, 'utf8').trim() : undefined);
+  if (existsSync(file)) {
+    const actual = await sha256Of(file);
+    if (expected && actual !== expected)
+      throw new WeightsError(
+        `${file}: SHA-256 ${actual} differs from ${expected} (${what.sha256 ? 'the published checksum' : 'recorded at download'}); ` +
+          `the cached ${what.name} is corrupt or was replaced: delete it to download it again`,
+      );
+    if (!expected) writeAtomic(sidecar, `${actual}\n`);
+    return file;
+  }
+  const url = sourceUrl(what.url, what.fileName);
+  const offline = o.offline ?? process.env.I3D_OFFLINE === '1';
+  const help =
+    `Expected file: ${what.fileName} (from ${url}). Download it on a machine that is online and copy it to ${file}, ` +
+    `or ${alternative}.`;
+  if (offline) throw new WeightsError(`${what.name} is not in the cache and downloads are off (offline). ${help}`);
+  try {
+    const r = await download(url, file, {
+      ...(what.sha256 ? { sha256: what.sha256 } : {}),
+      ...(o.onProgress ? { onProgress: (p: DownloadProgress) => o.onProgress?.(what.name, p) } : {}),
+    });
+    if (!what.sha256) writeAtomic(sidecar, `${r.sha256}\n`);
+    return file;
+  } catch (e) {
+    if (e instanceof DownloadError) throw new WeightsError(`${what.name}: ${e.message}. ${help}`, { cause: e });
+    throw e;
+  }
+}
+
+/**
+ * A weights argument as a path: a zoo name is fetched into the cache, anything else must be an existing path
+ * (a Keras .h5 file, a TensorFlow checkpoint, or a model folder) and is returned as is.
+ */
+export async function resolveWeights(spec: string, o: FetchOptions = {}): Promise<string> {
+  const entry = ZOO.get(spec);
+  if (entry) return fetchCached(entry, o, 'pass --weights <path> to a Keras .h5 file, a TensorFlow checkpoint or a model folder');
+  if (existsSync(spec) || existsSync(`${spec}.index`)) return spec;
+  throw new WeightsError(`${spec}: neither a file, a checkpoint nor a model-zoo name (zoo: ${[...ZOO.keys()].join(', ')})`);
+}
+
+/** The Kinetics-400 class names (400 lines), fetched and cached like the weights. */
+export async function kinetics400LabelsFile(o: FetchOptions = {}): Promise<string> {
+  return fetchCached(KINETICS_400_LABELS, o, 'pass --labels <file> (one class name per line)');
+}
