@@ -27,3 +27,6 @@ export * from './system/cache-dir.js';
 export * from './weights/zoo.js';
 export * from './inference/classify.js';
 export * from './weights/labels.js';
+export * from './inference/clip-input.js';
+export * from './inference/predict.js';
+export * from './io/npy.js';

@@ -1,6 +1,9 @@
 // Shared test helpers: fixture loading, closeness checks, finite-difference gradient checks.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { noGrad, scope, tensor, type Tensor } from '../src/index.js';
@@ -88,4 +91,32 @@ export function gradcheck(f: (xs: Tensor[]) => Tensor, inputs: Tensor[], { eps =
       }
     });
   });
+}
+
+/** A case of the I3D parity fixtures (test/fixtures/make_i3d.py). */
+export interface I3DCase {
+  name: string;
+  stream: 'rgb' | 'flow';
+  includeTop: boolean;
+  /** Keras .h5 file, relative to the fixture folder. */
+  weights: string;
+  /** Raw float32 clip [B, T, H, W, C], relative to the fixture folder. */
+  clip: string;
+  shape: number[];
+  features: number[];
+  logits: number[] | null;
+}
+
+/**
+ * The I3D parity fixtures: full-size random weights in the Keras HDF5 layout, clips and the reference outputs of an
+ * independent PyTorch implementation (~150 MB). Made once per version of the script, in a temporary folder.
+ */
+export function i3dParityFixtures(): { dir: string; cases: I3DCase[] } {
+  const script = join(ROOT, 'test/fixtures/make_i3d.py');
+  const dir = join(tmpdir(), `i3d-parity-${createHash('sha1').update(readFileSync(script)).digest('hex').slice(0, 10)}`);
+  if (!existsSync(join(dir, 'cases.json'))) {
+    const r = spawnSync('/usr/bin/python3', [script, dir], { encoding: 'utf8', timeout: 600_000 });
+    assert.equal(r.status, 0, `fixture script failed (it needs python3-torch and python3-h5py): ${r.stderr}`);
+  }
+  return { dir, cases: (JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as { cases: I3DCase[] }).cases };
 }

@@ -3,8 +3,7 @@
 // non-square frames. The fixtures (~150 MB) are made at test time into a temporary folder, never committed.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
@@ -12,33 +11,17 @@ import { noGrad, scope, tensor, type Tensor } from '../src/index.js';
 import { I3D } from '../src/models/i3d.js';
 import { loadKerasH5 } from '../src/weights/keras-h5.js';
 import { loadModel, saveModel } from '../src/weights/model-folder.js';
-import { ROOT, SHARED } from './helpers.js';
+import { i3dParityFixtures, ROOT, SHARED, type I3DCase } from './helpers.js';
 
-interface Case {
-  name: string;
-  stream: 'rgb' | 'flow';
-  includeTop: boolean;
-  weights: string;
-  clip: string;
-  shape: number[];
-  features: number[];
-  logits: number[] | null;
-}
-
-const script = join(ROOT, 'test/fixtures/make_i3d.py');
-const dir = join(tmpdir(), `i3d-parity-${createHash('sha1').update(readFileSync(script)).digest('hex').slice(0, 10)}`);
-let cases: Case[] = [];
+let dir = '';
+let cases: I3DCase[] = [];
 
 before(() => {
-  if (!existsSync(join(dir, 'cases.json'))) {
-    const r = spawnSync('/usr/bin/python3', [script, dir], { encoding: 'utf8', timeout: 600_000 });
-    assert.equal(r.status, 0, `fixture script failed (it needs python3-torch and python3-h5py): ${r.stderr}`);
-  }
-  cases = (JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as { cases: Case[] }).cases;
+  ({ dir, cases } = i3dParityFixtures());
 });
 
 /** A case's clip (raw float32, written by the fixture script) as a tensor. */
-function readClip(c: Case): Tensor {
+function readClip(c: I3DCase): Tensor {
   return tensor(new Float32Array(readFileSync(join(dir, c.clip)).buffer.slice(0)), c.shape);
 }
 
@@ -54,7 +37,7 @@ function relErr(actual: Tensor, expected: number[]): number {
   return Math.sqrt(num / den);
 }
 
-async function runCase(c: Case): Promise<{ features: number; logits: number | null }> {
+async function runCase(c: I3DCase): Promise<{ features: number; logits: number | null }> {
   const model = new I3D({ stream: c.stream, includeTop: c.includeTop }).eval();
   try {
     await loadKerasH5(model, join(dir, c.weights));

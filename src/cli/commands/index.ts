@@ -3,9 +3,11 @@ import type { Command } from 'commander';
 import { registerConvert } from './convert.js';
 import { registerDemo } from './demo.js';
 import { registerDoctor } from './doctor.js';
+import { registerPredict } from './predict.js';
 
 export function registerCommands(program: Command): void {
   registerDemo(program);
+  registerPredict(program);
   registerConvert(program);
   registerDoctor(program);
 }

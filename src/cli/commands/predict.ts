@@ -1,0 +1,51 @@
+// `i3d predict`: classify a clip with I3D (one stream, or RGB + flow).
+import type { Command } from 'commander';
+import { formatPrediction } from '../../inference/classify.js';
+import { predict, RANDOM_WEIGHTS } from '../../inference/predict.js';
+import { ZOO } from '../../weights/zoo.js';
+import { positiveInt } from '../options.js';
+import { downloadBars } from '../progress.js';
+
+interface PredictFlags {
+  weights: string;
+  flowWeights?: string;
+  flow?: string;
+  top: number;
+  labels?: string;
+  json?: boolean;
+}
+
+export function registerPredict(program: Command): void {
+  program
+    .command('predict')
+    .description('classify the action in a clip with I3D (Kinetics-400 by default)')
+    .argument('<input>', 'an RGB clip: .npy float32 [1, T, H, W, 3] in [-1, 1] (the official sample format)')
+    .option(
+      '--weights <name|path>',
+      `RGB weights: a zoo name, a .h5 file, a checkpoint or a model folder, or '${RANDOM_WEIGHTS}'`,
+      'rgb_imagenet_and_kinetics',
+    )
+    .option('--flow <npy>', 'flow clip [1, T, H, W, 2] in [-1, 1]: adds the flow stream (two-stream: logits added)')
+    .option('--flow-weights <name|path>', 'flow weights (default flow_imagenet_and_kinetics with --flow)')
+    .option('--top <k>', 'classes to list', positiveInt('--top'), 5)
+    .option('--labels <file>', "class names, one per line (default: the model folder's labels, or Kinetics-400)")
+    .option('--json', 'print {"logits": [...], "top": [{"index", "label", "probability", "logit"}]}')
+    .addHelpText('after', `\nZoo names: ${[...ZOO.keys()].join(', ')}`)
+    .action(async (input: string, o: PredictFlags) => {
+      const bars = downloadBars();
+      try {
+        const r = await predict(input, {
+          weights: o.weights,
+          ...(o.flowWeights ? { flowWeights: o.flowWeights } : {}),
+          ...(o.flow ? { flow: o.flow } : {}),
+          top: o.top,
+          ...(o.labels ? { labels: o.labels } : {}),
+          onProgress: bars.onProgress,
+          warn: (m) => process.stderr.write(`i3d: warning: ${m}\n`),
+        });
+        console.log(o.json ? JSON.stringify({ logits: r.logits, top: r.top }) : formatPrediction(r));
+      } finally {
+        bars.stop();
+      }
+    });
+}

@@ -1,0 +1,95 @@
+// `i3d predict` as a library call: weights by zoo name or path (or random), an RGB clip, optionally a flow clip
+// and flow weights (two-stream: the streams' logits are added), labels, top-k.
+import { I3D, type Stream } from '../models/i3d.js';
+import { tensor } from '../tensor/tensor.js';
+import { scope } from '../tensor/context.js';
+import { loadAny } from '../weights/convert.js';
+import { readLabels } from '../weights/labels.js';
+import { kinetics400LabelsFile, resolveWeights, type FetchOptions } from '../weights/zoo.js';
+import { WeightsError } from '../weights/errors.js';
+import { addLogits, clipLogits, topK, type Prediction } from './classify.js';
+import { readClipNpy, type Clip } from './clip-input.js';
+
+/** `random` stands for random weights (to try the pipeline without a download; the classes mean nothing). */
+export const RANDOM_WEIGHTS = 'random';
+
+export interface PredictOptions extends FetchOptions {
+  /** RGB weights: a zoo name, a path, or 'random' (default 'rgb_imagenet_and_kinetics'). */
+  weights?: string;
+  /** Flow weights for two-stream (default 'flow_imagenet_and_kinetics' when a flow clip is given). */
+  flowWeights?: string;
+  /** The flow clip (.npy [1, T, H, W, 2]) for two-stream. */
+  flow?: string;
+  /** How many classes to list (default 5). */
+  top?: number;
+  /** A label file (one class per line); default: the model's own labels, or Kinetics-400 for 400 classes. */
+  labels?: string;
+  /** Called with warnings (default: none are reported). */
+  warn?: (message: string) => void;
+}
+
+export interface PredictResult extends Prediction {
+  /** The stream(s) whose logits were added. */
+  streams: Stream[];
+}
+
+/** An I3D for a stream from a weights argument; refuses weights of the other stream. */
+export async function loadClassifier(spec: string, stream: Stream, o: FetchOptions = {}): Promise<{ model: I3D; labels?: string[] }> {
+  if (spec === RANDOM_WEIGHTS) return { model: new I3D({ stream }).eval() };
+  const path = await resolveWeights(spec, o);
+  const { model, config } = await loadAny(path);
+  if (model.stream !== stream) {
+    model.dispose();
+    throw new WeightsError(`${spec}: these are ${model.stream} weights, but the ${stream} stream needs ${stream} weights`);
+  }
+  return { model, ...(config?.labels ? { labels: config.labels } : {}) };
+}
+
+function readInput(path: string, stream: Stream): Clip {
+  return readClipNpy(path, stream);
+}
+
+function logitsOf(model: I3D, clip: Clip): number[] {
+  return scope(() => clipLogits(model, tensor(clip.data, clip.shape)));
+}
+
+async function labelsFor(classes: number, own: string[] | undefined, o: PredictOptions): Promise<string[] | undefined> {
+  if (o.labels) return readLabels(o.labels);
+  if (own) return own;
+  if (classes !== 400) return undefined;
+  try {
+    return readLabels(await kinetics400LabelsFile(o));
+  } catch (e) {
+    o.warn?.(`${(e as Error).message}\nShowing class indices instead of names.`);
+    return undefined;
+  }
+}
+
+/** Classifies a clip file with one stream, or two when a flow clip is given. */
+export async function predict(input: string, o: PredictOptions = {}): Promise<PredictResult> {
+  if (o.flowWeights && !o.flow) throw new Error('--flow-weights needs --flow <flow clip .npy> (the flow stream input)');
+  const rgbClip = readInput(input, 'rgb');
+  const flowClip = o.flow ? readInput(o.flow, 'flow') : null;
+  const spec = o.weights ?? 'rgb_imagenet_and_kinetics';
+  if (spec === RANDOM_WEIGHTS) o.warn?.('random weights: the classes below mean nothing (use --weights to load real ones)');
+  const rgb = await loadClassifier(spec, 'rgb', o);
+  let logits: number[];
+  let labels: string[] | undefined;
+  try {
+    logits = logitsOf(rgb.model, rgbClip);
+    labels = await labelsFor(rgb.model.classes, rgb.labels, o);
+  } finally {
+    rgb.model.dispose();
+  }
+  const streams: Stream[] = ['rgb'];
+  if (flowClip) {
+    const flow = await loadClassifier(o.flowWeights ?? 'flow_imagenet_and_kinetics', 'flow', o);
+    try {
+      logits = addLogits(logits, logitsOf(flow.model, flowClip));
+    } finally {
+      flow.model.dispose();
+    }
+    streams.push('flow');
+  }
+  return { ...topK(logits, o.top ?? 5, labels), streams };
+}

@@ -1,0 +1,181 @@
+// `i3d predict` end to end: .npy clips, weights from a file and from the zoo (through a local mirror), two-stream,
+// labels, --json and the text format of the official sample, and bad input.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { formatPrediction, topK, writeNpy, ZOO } from '../src/index.js';
+import { i3dParityFixtures, ROOT, SHARED, type I3DCase } from './helpers.js';
+
+const BIN = join(ROOT, 'dist/src/cli/main.js');
+const LABELS = join(SHARED, 'data/kinetics-i3d/label_map.txt');
+const labelNames = readFileSync(LABELS, 'utf8').trim().split('\n');
+
+let fx: { dir: string; cases: I3DCase[] };
+let tmp = '';
+const caseOf = (name: string) => fx.cases.find((c) => c.name === name)!;
+/** A parity case's clip as .npy (its reference logits come with it). */
+const npy: Record<string, string> = {};
+
+before(() => {
+  fx = i3dParityFixtures();
+  tmp = mkdtempSync(join(tmpdir(), 'i3d-predict-'));
+  for (const name of ['rgb_top_odd_nonsquare', 'flow_top_224']) {
+    const c = caseOf(name);
+    npy[name] = join(tmp, `${name}.npy`);
+    writeNpy(npy[name], new Float32Array(readFileSync(join(fx.dir, c.clip)).buffer.slice(0)), c.shape);
+  }
+});
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Runs the CLI without blocking the event loop (a test may serve HTTP meanwhile). */
+function i3d(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, I3D_OFFLINE: '1', ...env } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+function relErr(a: number[], e: number[]): number {
+  assert.equal(a.length, e.length);
+  let num = 0;
+  let den = 0;
+  a.forEach((x, i) => {
+    num += (x - e[i]!) ** 2;
+    den += e[i]! ** 2;
+  });
+  return Math.sqrt(num / den);
+}
+
+interface Json {
+  logits: number[];
+  top: { index: number; label: string; probability: number; logit: number }[];
+}
+
+test('predict --json on a .npy clip with Keras weights: the reference logits, top-k sorted, real labels', async () => {
+  const c = caseOf('rgb_top_odd_nonsquare');
+  const r = await i3d(['predict', npy[c.name]!, '--weights', join(fx.dir, c.weights), '--labels', LABELS, '--top', '7', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as Json;
+  assert.ok(relErr(j.logits, c.logits!) <= 1e-4, `logits relative error ${relErr(j.logits, c.logits!)}`);
+  assert.equal(j.top.length, 7);
+  const best = c.logits!.indexOf(Math.max(...c.logits!));
+  assert.equal(j.top[0]!.index, best);
+  assert.equal(j.top[0]!.label, labelNames[best]);
+  for (let i = 1; i < j.top.length; i++) assert.ok(j.top[i - 1]!.logit >= j.top[i]!.logit);
+  for (const t of j.top) {
+    assert.equal(t.logit, j.logits[t.index]);
+    assert.equal(t.label, labelNames[t.index]);
+  }
+  const z = j.logits.reduce((s, x) => s + Math.exp(x - j.top[0]!.logit), 0);
+  assert.ok(Math.abs(j.top[0]!.probability - 1 / z) < 1e-12, 'probability is the softmax of the logits');
+});
+
+test("two-stream: --flow and --flow-weights add the streams' logits, like the official evaluate_sample.py", async () => {
+  const rgb = caseOf('rgb_top_odd_nonsquare');
+  const flow = caseOf('flow_top_224');
+  const r = await i3d([
+    'predict',
+    npy[rgb.name]!,
+    '--weights',
+    join(fx.dir, rgb.weights),
+    '--flow',
+    npy[flow.name]!,
+    '--flow-weights',
+    join(fx.dir, flow.weights),
+    '--labels',
+    LABELS,
+    '--json',
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  const sum = rgb.logits!.map((x, i) => x + flow.logits![i]!);
+  assert.ok(relErr((JSON.parse(r.stdout) as Json).logits, sum) <= 1e-4);
+});
+
+test('the text output follows the official sample: norm of logits, then probability, logit and label per line', async () => {
+  const c = caseOf('rgb_top_odd_nonsquare');
+  const r = await i3d(['predict', npy[c.name]!, '--weights', join(fx.dir, c.weights), '--labels', LABELS]);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  const norm = Math.sqrt(c.logits!.reduce((s, x) => s + x * x, 0));
+  assert.match(lines[0]!, /^Norm of logits: \d+\.\d{6}$/);
+  assert.ok(Math.abs(Number(lines[0]!.split(': ')[1]) - norm) / norm < 1e-4);
+  assert.equal(lines[1], '');
+  assert.equal(lines[2], 'Top classes and probabilities');
+  assert.equal(lines.length, 3 + 5, 'top 5 by default');
+  const official = readFileSync(join(SHARED, 'data/kinetics-i3d/out/imagenet_rgb.txt'), 'utf8').trim().split('\n');
+  const shape = /^(\S+) (\S+) (.+)$/;
+  for (const l of [...lines.slice(3), ...official.slice(3)]) assert.match(l, shape, 'same line shape as the official output');
+  for (const l of lines.slice(3)) assert.ok(labelNames.includes(shape.exec(l)![3]!), l);
+  // Two classes with the official top-2 logits: probability 1 / (1 + e^-(15.957031 - 12.808723)), 7 significant digits.
+  const p = topK([15.957031, 12.808723], 1, ['playing cricket', 'hurling (sport)']);
+  assert.match(formatPrediction(p).split('\n')[3]!, /^0\.9588420 15\.95703 playing cricket$/);
+});
+
+test('weights and labels by zoo name: downloaded through a mirror into the cache, then used offline', async () => {
+  const c = caseOf('rgb_top_odd_nonsquare');
+  const served = new Map([
+    [`/${ZOO.get('rgb_imagenet_and_kinetics')!.fileName}`, readFileSync(join(fx.dir, c.weights))],
+    ['/kinetics400_label_map.txt', readFileSync(LABELS)],
+  ]);
+  const server: Server = createServer((req, res) => {
+    const body = served.get(req.url ?? '');
+    if (body) res.writeHead(200, { 'content-length': String(body.length) }).end(body);
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const cache = join(tmp, 'cache');
+  try {
+    const mirror = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const r = await i3d(['predict', npy[c.name]!, '--json'], { I3D_CACHE_DIR: cache, I3D_ZOO_MIRROR: mirror, I3D_OFFLINE: '0' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /downloading rgb_imagenet_and_kinetics \(\d+\.\d MB\)/);
+    const j = JSON.parse(r.stdout) as Json;
+    assert.ok(relErr(j.logits, c.logits!) <= 1e-4);
+    assert.equal(j.top[0]!.label, labelNames[j.top[0]!.index], 'Kinetics-400 names by default for 400 classes');
+  } finally {
+    server.close();
+  }
+  const again = await i3d(['predict', npy[c.name]!, '--json', '--top', '1'], { I3D_CACHE_DIR: cache });
+  assert.equal(again.status, 0, again.stderr);
+  assert.doesNotMatch(again.stderr, /downloading/);
+});
+
+test('bad input: the CLI names the file and the problem, and exits 1', async () => {
+  const flow = npy.flow_top_224!;
+  const rgbWeights = join(fx.dir, caseOf('rgb_top_odd_nonsquare').weights);
+  const checks: [string[], RegExp][] = [
+    [['predict', flow, '--weights', 'random'], /flow_top_224\.npy: 2 channels, but the rgb stream takes 3/],
+    [['predict', join(tmp, 'missing.npy'), '--weights', 'random'], /missing\.npy: cannot read \(ENOENT\)/],
+    [['predict', LABELS, '--weights', 'random'], /label_map\.txt: not a \.npy file/],
+    [
+      ['predict', npy.rgb_top_odd_nonsquare!, '--weights', join(fx.dir, caseOf('flow_top_224').weights)],
+      /these are flow weights, but the rgb stream needs rgb weights/,
+    ],
+    [['predict', npy.rgb_top_odd_nonsquare!, '--weights', rgbWeights, '--flow-weights', 'random'], /--flow-weights needs --flow/],
+    [
+      ['predict', npy.rgb_top_odd_nonsquare!, '--weights', 'rgb_imagenet'],
+      /rgb_imagenet: neither a file, a checkpoint nor a model-zoo name/,
+    ],
+    [['predict', npy.rgb_top_odd_nonsquare!, '--weights', 'random', '--top', '0'], /--top must be a positive integer/],
+    [
+      ['predict', npy.rgb_top_odd_nonsquare!, '--weights', 'random', '--labels', join(fx.dir, 'cases.json')],
+      /label map has 1 names but the model has 400 classes/,
+    ],
+  ];
+  for (const [args, message] of checks) {
+    const r = await i3d(args);
+    assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+  }
+  const r = spawnSync(process.execPath, [BIN, 'predict', '--help'], { encoding: 'utf8' });
+  assert.match(r.stdout, /Zoo names: rgb_imagenet_and_kinetics, rgb_imagenet_and_kinetics_no_top, /);
+});
