@@ -30,3 +30,4 @@ export * from './weights/labels.js';
 export * from './inference/clip-input.js';
 export * from './inference/predict.js';
 export * from './io/npy.js';
+export { loadAny, detectFormat, convert } from './weights/convert.js';

@@ -50,6 +50,11 @@ export class Unit3d extends Module {
   }
 }
 
+/** Channels of a layer in a model of the given width (1 = the official model). */
+export function scaled(channels: number, width: number): number {
+  return Math.max(1, Math.round(channels * width));
+}
+
 /** Output channels of an Inception block's branches: [b0 1x1, b1 1x1, b1 3x3, b2 1x1, b2 3x3, b3 pool-1x1]. */
 export type InceptionSpec = readonly [number, number, number, number, number, number];
 
@@ -60,21 +65,23 @@ export class InceptionBlock extends Module {
   constructor(
     readonly name: string,
     inChannels: number,
-    spec: InceptionSpec,
+    fullSpec: InceptionSpec,
+    width = 1,
   ) {
     super();
+    const spec = fullSpec.map((c) => scaled(c, width));
     const id = name.replace('Mixed_', ''); // '3b'
     const u = (suffix: string, inC: number, outC: number, k: number) => {
       const unit = new Unit3d(`Conv3d_${id}_${suffix}`, inC, outC, [k, k, k]);
       return this.child(unit.name, unit);
     };
     this.units = [
-      [u('0a_1x1', inChannels, spec[0], 1)],
-      [u('1a_1x1', inChannels, spec[1], 1), u('1b_3x3', spec[1], spec[2], 3)],
-      [u('2a_1x1', inChannels, spec[3], 1), u('2b_3x3', spec[3], spec[4], 3)],
-      [u('3b_1x1', inChannels, spec[5], 1)],
+      [u('0a_1x1', inChannels, spec[0]!, 1)],
+      [u('1a_1x1', inChannels, spec[1]!, 1), u('1b_3x3', spec[1]!, spec[2]!, 3)],
+      [u('2a_1x1', inChannels, spec[3]!, 1), u('2b_3x3', spec[3]!, spec[4]!, 3)],
+      [u('3b_1x1', inChannels, spec[5]!, 1)],
     ];
-    this.outChannels = spec[0] + spec[2] + spec[4] + spec[5];
+    this.outChannels = spec[0]! + spec[2]! + spec[4]! + spec[5]!;
   }
 
   forward(x: Tensor): Tensor {
@@ -124,6 +131,12 @@ export interface I3DOptions {
   includeTop?: boolean;
   /** Dropout before the logits layer, in training (default 0). */
   dropout?: number;
+  /**
+   * Channel multiplier in (0, 1] (default 1, the official model). Smaller widths give CPU-sized I3Ds with the same
+   * layers and names (e.g. 0.25: a quarter of the channels, about a sixteenth of the work); the official weights
+   * need width 1.
+   */
+  width?: number;
 }
 
 /** What a forward pass can give. */
@@ -142,6 +155,9 @@ export class I3D extends Module {
   readonly classes: number;
   readonly includeTop: boolean;
   readonly dropout: number;
+  readonly width: number;
+  /** Channels of Mixed_5c's output (1024 at width 1). */
+  readonly featureChannels: number;
   readonly #steps: ((x: Tensor) => Tensor)[] = [];
   readonly logitsWeight: Tensor | null = null;
   readonly logitsBias: Tensor | null = null;
@@ -155,28 +171,32 @@ export class I3D extends Module {
     this.dropout = o.dropout ?? 0;
     if (typeof this.dropout !== 'number' || !(this.dropout >= 0 && this.dropout < 1))
       v.fail('I3D', 'dropout', 'a number in [0, 1)', o.dropout);
+    this.width = o.width ?? 1;
+    if (typeof this.width !== 'number' || !(this.width > 0 && this.width <= 1)) v.fail('I3D', 'width', 'a number in (0, 1]', o.width);
     let channels = this.inChannels;
     for (const l of LAYOUT) {
       if ('unit' in l) {
         const s = l.stride ?? 1;
-        const unit = this.child(l.unit, new Unit3d(l.unit, channels, l.out, [l.k, l.k, l.k], [s, s, s]));
-        channels = l.out;
+        const out = scaled(l.out, this.width);
+        const unit = this.child(l.unit, new Unit3d(l.unit, channels, out, [l.k, l.k, l.k], [s, s, s]));
+        channels = out;
         this.#steps.push((x) => unit.forward(x));
       } else if ('pool' in l) {
         this.#steps.push((x) => F.maxPool3d(x, l.k, { stride: l.s, padding: 'same' }));
       } else {
-        const block = this.child(l.mixed, new InceptionBlock(l.mixed, channels, l.spec));
+        const block = this.child(l.mixed, new InceptionBlock(l.mixed, channels, l.spec, this.width));
         channels = block.outChannels;
         this.#steps.push((x) => block.forward(x));
       }
     }
+    this.featureChannels = channels;
     if (this.includeTop) {
-      const bound = 1 / Math.sqrt(FEATURE_CHANNELS);
+      const bound = 1 / Math.sqrt(channels);
       this.logitsWeight = this.param(
         'Conv3d_6a_1x1.conv.weight',
         noGrad(() =>
           ops
-            .rand([this.classes, FEATURE_CHANNELS, 1, 1, 1])
+            .rand([this.classes, channels, 1, 1, 1])
             .sub(0.5)
             .mul(2 * bound),
         ),

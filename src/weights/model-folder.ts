@@ -19,6 +19,8 @@ export interface ModelConfig {
   stream: Stream;
   classes: number;
   includeTop: boolean;
+  /** Channel multiplier (absent = 1, the official architecture). */
+  width?: number;
   labels?: string[];
   preprocessing: { fps: number; resizeShorterSide: number; crop: number; range: [number, number]; flowClip?: number };
 }
@@ -58,6 +60,7 @@ export function saveModel(model: I3D, dir: string, o: { labels?: string[] } = {}
     stream: model.stream,
     classes: model.classes,
     includeTop: model.includeTop,
+    ...(model.width !== 1 ? { width: model.width } : {}),
     ...(o.labels ? { labels: o.labels } : {}),
     preprocessing: defaultPreprocessing(model.stream),
   };
@@ -86,6 +89,7 @@ export function readConfig(dir: string): ModelConfig {
   if (c.stream !== 'rgb' && c.stream !== 'flow') bad(`'stream' must be "rgb" or "flow"`);
   if (!Number.isInteger(c.classes) || (c.classes as number) < 1) bad(`'classes' must be a positive integer`);
   if (typeof c.includeTop !== 'boolean') bad(`'includeTop' must be true or false`);
+  if (c.width !== undefined && !(typeof c.width === 'number' && c.width > 0 && c.width <= 1)) bad(`'width' must be a number in (0, 1]`);
   if (
     c.labels !== undefined &&
     (!Array.isArray(c.labels) || c.labels.length !== c.classes || !c.labels.every((l) => typeof l === 'string'))
@@ -98,7 +102,12 @@ export function readConfig(dir: string): ModelConfig {
 export function loadModel(dir: string): { model: I3D; config: ModelConfig } {
   const config = readConfig(dir);
   const { tensors } = readSafetensors(join(dir, 'model.safetensors'));
-  const model = new I3D({ stream: config.stream, classes: config.classes, includeTop: config.includeTop }).eval();
+  const model = new I3D({
+    stream: config.stream,
+    classes: config.classes,
+    includeTop: config.includeTop,
+    width: config.width ?? 1,
+  }).eval();
   try {
     loadStateInto(model, tensors, join(dir, 'model.safetensors'));
   } catch (e) {
