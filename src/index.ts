@@ -31,3 +31,4 @@ export * from './inference/clip-input.js';
 export * from './inference/predict.js';
 export * from './io/npy.js';
 export { loadAny, detectFormat, convert } from './weights/convert.js';
+export * from './models/i3d-lstm.js';
