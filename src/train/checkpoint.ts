@@ -1,0 +1,109 @@
+// Training checkpoints: one folder each (`best`, `last`) holding the model's tensors, the optimizer's momentum
+// buffers, the trainer's state and the effective parameters. A folder is written beside its final name and swapped
+// in with renames, so an interruption leaves either the old checkpoint or the new one, never a mix.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, basename } from 'node:path';
+import type { Module } from '../nn/module.js';
+import type { SGD } from '../optim/sgd.js';
+import { noGrad, scope } from '../tensor/context.js';
+import { tensor, type Tensor } from '../tensor/tensor.js';
+import { loadStateInto } from '../weights/model-folder.js';
+import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
+import { WeightsError } from '../weights/errors.js';
+
+export interface EpochRecord {
+  epoch: number;
+  lr: number;
+  loss: number;
+  accuracy: number;
+  valLoss: number;
+  valAccuracy: number;
+  seconds: number;
+}
+
+export interface TrainerState {
+  /** The last completed epoch. */
+  epoch: number;
+  bestValAccuracy: number;
+  bestEpoch: number;
+  history: EpochRecord[];
+}
+
+/** Everything `state.json` holds: the trainer's state, the effective parameters and the model description. */
+export interface CheckpointMeta<P = unknown, M = unknown> {
+  format: 'i3d-checkpoint';
+  version: 1;
+  trainer: TrainerState;
+  params: P;
+  model: M;
+}
+
+function writeJson(path: string, value: unknown): void {
+  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Writes a checkpoint folder atomically (model, optimizer buffers, meta). */
+export function saveCheckpoint(dir: string, model: Module, opt: SGD | null, meta: CheckpointMeta): void {
+  const parent = dirname(dir);
+  mkdirSync(parent, { recursive: true });
+  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  writeSafetensors(join(tmp, 'model.safetensors'), model.stateTensors(), { format: 'i3d-checkpoint' });
+  if (opt) {
+    const names = model.namedParameters();
+    const index = new Map(opt.params.map((p, i) => [p, i]));
+    const buffers = new Map<string, Tensor>();
+    const state = opt.state();
+    for (const [name, p] of names) {
+      const b = state.buffers[index.get(p) ?? -1];
+      if (b) buffers.set(name, b);
+    }
+    writeSafetensors(join(tmp, 'optimizer.safetensors'), buffers, { lr: String(opt.lr) });
+  }
+  writeJson(join(tmp, 'state.json'), meta);
+  const old = join(parent, `.${basename(dir)}.old-${process.pid}`);
+  if (existsSync(dir)) renameSync(dir, old);
+  renameSync(tmp, dir);
+  rmSync(old, { recursive: true, force: true });
+}
+
+/** A checkpoint folder, recovering one left aside by an interrupted swap. */
+export function findCheckpoint(dir: string): string | null {
+  if (existsSync(join(dir, 'state.json'))) return dir;
+  const parent = dirname(dir);
+  if (!existsSync(parent)) return null;
+  const aside = readdirSync(parent).find((n) => n.startsWith(`.${basename(dir)}.old-`));
+  return aside && existsSync(join(parent, aside, 'state.json')) ? join(parent, aside) : null;
+}
+
+export function readCheckpointMeta<P, M>(dir: string): CheckpointMeta<P, M> {
+  const path = join(dir, 'state.json');
+  let meta: CheckpointMeta<P, M>;
+  try {
+    meta = JSON.parse(readFileSync(path, 'utf8')) as CheckpointMeta<P, M>;
+  } catch (e) {
+    throw new WeightsError(`${path}: not a readable checkpoint state (${(e as Error).message})`);
+  }
+  if (meta.format !== 'i3d-checkpoint' || meta.version !== 1) throw new WeightsError(`${path}: not an i3d checkpoint (format/version)`);
+  return meta;
+}
+
+/** Loads a checkpoint's tensors into the model and, when given, the optimizer's momentum buffers. */
+export function loadCheckpointInto(dir: string, model: Module, opt: SGD | null): void {
+  const { tensors } = readSafetensors(join(dir, 'model.safetensors'));
+  loadStateInto(model, tensors, join(dir, 'model.safetensors'));
+  if (!opt) return;
+  const path = join(dir, 'optimizer.safetensors');
+  if (!existsSync(path)) throw new WeightsError(`${dir}: no optimizer.safetensors to resume from`);
+  const { tensors: stored, metadata } = readSafetensors(path);
+  const byParam = new Map(model.namedParameters().map(([n, p]) => [p, n]));
+  noGrad(() => {
+    const buffers = opt.params.map((p) => {
+      const s = stored.get(byParam.get(p) ?? '');
+      return s ? scope(() => tensor(s.data, s.shape).keep()) : null;
+    });
+    opt.loadState({ lr: Number(metadata.lr ?? opt.lr), buffers });
+    for (const b of buffers) b?.dispose();
+  });
+}

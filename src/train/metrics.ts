@@ -1,0 +1,45 @@
+// Classification metrics from logits: top-1, top-k, mean class accuracy, the confusion matrix.
+
+export interface ClassificationMetrics {
+  top1: number;
+  top5: number;
+  meanClassAccuracy: number;
+  /** confusion[true][predicted] counts. */
+  confusion: number[][];
+  /** Per class: examples and top-1 accuracy (NaN for a class without examples). */
+  perClass: { support: number; accuracy: number }[];
+  count: number;
+}
+
+/** Metrics of rows of logits (one per example) against true class indices. */
+export function classificationMetrics(
+  logits: readonly (readonly number[])[],
+  labels: readonly number[],
+  classes: number,
+): ClassificationMetrics {
+  if (logits.length !== labels.length) throw new Error(`metrics: ${logits.length} predictions for ${labels.length} labels`);
+  const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+  let top1 = 0;
+  let top5 = 0;
+  logits.forEach((row, i) => {
+    const y = labels[i]!;
+    const order = row.map((_, j) => j).sort((a, b) => row[b]! - row[a]! || a - b);
+    confusion[y]![order[0]!]! += 1;
+    if (order[0] === y) top1++;
+    if (order.slice(0, 5).includes(y)) top5++;
+  });
+  const perClass = confusion.map((r, c) => {
+    const support = r.reduce((a, b) => a + b, 0);
+    return { support, accuracy: support ? r[c]! / support : Number.NaN };
+  });
+  const present = perClass.filter((p) => p.support > 0);
+  const n = labels.length;
+  return {
+    top1: n ? top1 / n : Number.NaN,
+    top5: n ? top5 / n : Number.NaN,
+    meanClassAccuracy: present.length ? present.reduce((s, p) => s + p.accuracy, 0) / present.length : Number.NaN,
+    confusion,
+    perClass,
+    count: n,
+  };
+}
