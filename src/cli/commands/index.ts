@@ -3,9 +3,11 @@ import type { Command } from 'commander';
 import { registerConvert } from './convert.js';
 import { registerDemo } from './demo.js';
 import { registerDoctor } from './doctor.js';
+import { registerPreprocess } from './preprocess.js';
 
 export function registerCommands(program: Command): void {
   registerDemo(program);
   registerConvert(program);
+  registerPreprocess(program);
   registerDoctor(program);
 }
