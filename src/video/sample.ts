@@ -70,7 +70,7 @@ export function segmentIndices(total: number, segments: number, framesPerSegment
     const len = Math.floor(((s + 1) * total) / segments) - a;
     let start: number;
     if (len >= F) start = a + (rng ? randInt(rng, len - F + 1) : Math.floor((len - F) / 2));
-    else start = Math.min(total - F, Math.max(0, a + Math.floor((len - F) / 2)));
+    else start = Math.min(total - F, Math.max(0, a - Math.floor((F - len) / 2)));
     return Array.from({ length: F }, (_, j) => start + j);
   });
 }
