@@ -77,7 +77,7 @@ export function writeNpy(path: string, data: Float32Array, shape: readonly numbe
   } catch (e) {
     if (fd !== undefined) closeSync(fd);
     rmSync(tmp, { force: true });
-    throw e;
+    throw new NpyError(`${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
 }
 

@@ -4,10 +4,12 @@ import { registerConvert } from './convert.js';
 import { registerDemo } from './demo.js';
 import { registerDoctor } from './doctor.js';
 import { registerPredict } from './predict.js';
+import { registerPreprocess } from './preprocess.js';
 
 export function registerCommands(program: Command): void {
   registerDemo(program);
   registerPredict(program);
   registerConvert(program);
+  registerPreprocess(program);
   registerDoctor(program);
 }

@@ -1,0 +1,125 @@
+// A video file to the model's input, as the official I3D preprocesses it: frames at 25 fps, shorter side resized
+// to 256 (bilinear), a 224 x 224 crop (centre for test, random for training), values in [-1, 1]; clips in the
+// seed's layout [1, T, 224, 224, 3], or [1, S, T, 224, 224, 3] with segments (I3D-LSTM).
+import { deriveSeed, mulberry32, type Rng } from '../data/rng.js';
+import { countFrames, decodeFrames } from './decode.js';
+import { VideoError } from './errors.js';
+import { probeVideo, type Limits, type VideoInfo } from './probe.js';
+import { segmentIndices, windowIndices, sampleIndices } from './sample.js';
+import { cropOffset, flipHorizontal, Resizer, shorterSide, type CropMode } from './transforms.js';
+
+export interface ClipOptions extends Limits {
+  /** Frames per clip (per segment with `segments`), or 'all': the whole video, one clip (no segments). */
+  frames: number | 'all';
+  /** Segments spread evenly over the video (I3D-LSTM): the clip is [1, S, T, size, size, 3]. */
+  segments?: number;
+  /** Crop side (default 224). */
+  size?: number;
+  /** Shorter side after resizing, before the crop (default 256); false: no resize (frames must be at least `size`). */
+  resize?: number | false;
+  /** 'center' (test, default) or 'random' (training). */
+  crop?: CropMode;
+  /** Frame rate the video is resampled to, by timestamps (default 25). */
+  fps?: number;
+  /**
+   * Which frames: 'window' (default, the official I3D: consecutive frames at `fps`) or 'spread' (the seed's
+   * videoto3D.py: single frames spread evenly over the video; no segments).
+   */
+  temporal?: 'window' | 'spread';
+  /** Temporal jitter: random window starts (default: true when crop is 'random'). */
+  jitter?: boolean;
+  /** Mirror the clip left-right. */
+  flip?: boolean;
+  /** Seed of the random crop and jitter (default 0). */
+  seed?: number;
+  /** The frame count at `fps`, when known (skips the counting pass). */
+  totalFrames?: number;
+  /** The probe, when known. */
+  info?: VideoInfo;
+}
+
+export interface Clip {
+  /** Float32 values in [-1, 1], C order, channels last. */
+  data: Float32Array;
+  /** [1, T, size, size, 3] or [1, S, T, size, size, 3]. */
+  shape: number[];
+  /** Frames of the video at `fps` (counted by decoding). */
+  totalFrames: number;
+  /** The video frame (at `fps`) behind each clip frame, in clip order. */
+  indices: number[];
+}
+
+function positiveInt(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+    throw new RangeError(`loadClip: '${name}' must be a positive integer, got ${String(v)}`);
+  return v;
+}
+
+/** Loads `file` as a clip; errors are VideoErrors naming the file. */
+export async function loadClip(file: string, o: ClipOptions): Promise<Clip> {
+  const size = positiveInt('size', o.size ?? 224);
+  const resize = o.resize === false ? false : positiveInt('resize', o.resize ?? 256);
+  if (resize !== false && resize < size) throw new RangeError(`loadClip: 'resize' (${resize}) must be at least 'size' (${size})`);
+  const fps = o.fps ?? 25;
+  if (!(fps > 0 && fps <= 240)) throw new RangeError(`loadClip: 'fps' must be in (0, 240], got ${fps}`);
+  const cropMode = o.crop ?? 'center';
+  if (cropMode !== 'center' && cropMode !== 'random')
+    throw new RangeError(`loadClip: 'crop' must be 'center' or 'random', got ${String(cropMode)}`);
+  const all = o.frames === 'all';
+  const T = all ? 0 : positiveInt('frames', o.frames);
+  const S = o.segments === undefined ? 0 : positiveInt('segments', o.segments);
+  if (all && S) throw new RangeError(`loadClip: frames 'all' takes no segments`);
+  const temporal = o.temporal ?? 'window';
+  if (temporal === 'spread' && S) throw new RangeError(`loadClip: temporal 'spread' takes no segments`);
+  const seed = o.seed ?? 0;
+  // Independent streams for space and time, so one choice does not shift the other.
+  const spaceRng: Rng = mulberry32(deriveSeed(seed, 1));
+  const timeRng: Rng = mulberry32(deriveSeed(seed, 2));
+  const jitter = o.jitter ?? cropMode === 'random';
+
+  const info = o.info ?? (await probeVideo(file, o));
+  const rs = resize === false ? info : shorterSide(info.width, info.height, resize);
+  if (rs.width < size || rs.height < size)
+    throw new VideoError('TOO_SMALL', file, `${rs.width}x${rs.height} frames are smaller than the ${size}x${size} crop (resize them)`);
+  const off = cropOffset(rs.width, rs.height, size, cropMode, spaceRng);
+  const resizer = new Resizer(info.width, info.height, rs.width, rs.height, 3, { x: off.x, y: off.y, width: size, height: size });
+  const frameLen = size * size * 3;
+  const decodeOpts = { ...o, fps, info };
+
+  let data: Float32Array;
+  let indices: number[];
+  let total: number;
+  if (all) {
+    const parts: Float32Array[] = [];
+    for await (const f of decodeFrames(file, decodeOpts)) parts.push(resizer.run(f.data, new Float32Array(frameLen), 0, 2 / 255, -1));
+    total = parts.length;
+    data = new Float32Array(total * frameLen);
+    parts.forEach((p, i) => data.set(p, i * frameLen));
+    indices = parts.map((_, i) => i);
+  } else {
+    total = o.totalFrames ?? (await countFrames(file, decodeOpts));
+    const mode = jitter ? 'random' : 'even';
+    const so = { mode, rng: timeRng } as const;
+    indices = S
+      ? segmentIndices(total, S, T, so).flat()
+      : temporal === 'spread'
+        ? sampleIndices(total, T, so)
+        : windowIndices(total, T, so);
+    const wanted = new Map<number, number[]>();
+    indices.forEach((v, k) => wanted.set(v, [...(wanted.get(v) ?? []), k]));
+    const last = Math.max(...indices);
+    data = new Float32Array(indices.length * frameLen);
+    let seen = 0;
+    for await (const f of decodeFrames(file, { ...decodeOpts, maxFrames: last + 1 })) {
+      const at = wanted.get(f.index);
+      seen = f.index + 1;
+      if (!at) continue;
+      resizer.run(f.data, data, at[0]! * frameLen, 2 / 255, -1);
+      for (const k of at.slice(1)) data.copyWithin(k * frameLen, at[0]! * frameLen, (at[0]! + 1) * frameLen);
+    }
+    if (seen <= last) throw new VideoError('TRUNCATED', file, `decoded ${seen} frames at ${fps} fps, expected ${total}`);
+  }
+  if (o.flip) flipHorizontal(data, size, 3);
+  const shape = S ? [1, S, T, size, size, 3] : [1, all ? total : T, size, size, 3];
+  return { data, shape, totalFrames: total, indices };
+}
