@@ -38,3 +38,8 @@ export * from './train/metrics.js';
 export * from './train/checkpoint.js';
 export * from './train/fit.js';
 export { movingBars } from './data/moving-bars.js';
+export * from './video/errors.js';
+export * from './video/probe.js';
+export * from './video/decode.js';
+export * from './video/sample.js';
+export * from './video/clip.js';

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { formatPrediction, topK, writeNpy, ZOO } from '../src/index.js';
+import { formatPrediction, loadClip, topK, writeNpy, ZOO } from '../src/index.js';
 import { i3dParityFixtures, ROOT, SHARED, type I3DCase } from './helpers.js';
 
 const BIN = join(ROOT, 'dist/src/cli/main.js');
@@ -149,13 +149,58 @@ test('weights and labels by zoo name: downloaded through a mirror into the cache
   assert.doesNotMatch(again.stderr, /downloading/);
 });
 
+test('predict on the official cricket sample GIF runs end to end (random weights, real labels)', async () => {
+  const gif = join(SHARED, 'data/kinetics-i3d/v_CricketShot_g04_c01_rgb.gif');
+  const clip = await loadClip(gif, { frames: 'all', resize: false });
+  assert.deepEqual(clip.shape, [1, 79, 224, 224, 3], 'the sample is 79 frames of 224x224');
+  const text = await i3d(['predict', gif, '--weights', 'random', '--labels', LABELS, '--no-resize']);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stderr, /random weights: the classes below mean nothing/);
+  const lines = text.stdout.trim().split('\n');
+  assert.match(lines[0]!, /^Norm of logits: \d+\.\d{6}$/);
+  assert.equal(lines[2], 'Top classes and probabilities');
+  assert.equal(lines.length, 8);
+  for (const l of lines.slice(3)) {
+    const m = /^(\S+) (\S+) (.+)$/.exec(l)!;
+    assert.ok(Number(m[1]) > 0 && Number(m[1]) < 1 && Number.isFinite(Number(m[2])), l);
+    assert.ok(labelNames.includes(m[3]!), `a Kinetics-400 label: ${l}`);
+  }
+  const json = await i3d(['predict', gif, '--weights', 'random', '--labels', LABELS, '--no-resize', '--json', '--top', '3']);
+  assert.equal(json.status, 0, json.stderr);
+  const j = JSON.parse(json.stdout) as Json;
+  assert.equal(j.logits.length, 400);
+  assert.deepEqual(Object.keys(j.top[0]!).sort(), ['index', 'label', 'logit', 'probability']);
+  assert.equal(j.top.length, 3);
+});
+
+test('a video of fewer than 8 frames is looped up to the 8 frames I3D needs', async () => {
+  const video = join(tmp, 'six.mp4');
+  const made = spawnSync('ffmpeg', [
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc=size=96x64:rate=25',
+    '-frames:v',
+    '6',
+    '-pix_fmt',
+    'yuv420p',
+    video,
+  ]);
+  assert.equal(made.status, 0, String(made.stderr));
+  const r = await i3d(['predict', video, '--weights', 'random', '--labels', LABELS, '--json', '--size', '64', '--resize', '64']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as Json).logits.length, 400);
+});
+
 test('bad input: the CLI names the file and the problem, and exits 1', async () => {
   const flow = npy.flow_top_224!;
   const rgbWeights = join(fx.dir, caseOf('rgb_top_odd_nonsquare').weights);
   const checks: [string[], RegExp][] = [
     [['predict', flow, '--weights', 'random'], /flow_top_224\.npy: 2 channels, but the rgb stream takes 3/],
     [['predict', join(tmp, 'missing.npy'), '--weights', 'random'], /missing\.npy: cannot read \(ENOENT\)/],
-    [['predict', LABELS, '--weights', 'random'], /label_map\.txt: not a \.npy file/],
+    [['predict', LABELS, '--weights', 'random'], /label_map\.txt: a text file, not a video/],
     [
       ['predict', npy.rgb_top_odd_nonsquare!, '--weights', join(fx.dir, caseOf('flow_top_224').weights)],
       /these are flow weights, but the rgb stream needs rgb weights/,

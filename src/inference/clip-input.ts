@@ -8,14 +8,14 @@ export class ClipError extends Error {
   readonly code = 'I3D_BAD_CLIP';
 }
 
-export interface Clip {
+export interface I3DClip {
   data: Float32Array;
   /** [1, T, H, W, C] */
   shape: [number, number, number, number, number];
 }
 
 /** Checks a clip's shape, channels and value range for a stream; `source` names it in errors. */
-export function checkClip(data: Float32Array, shape: readonly number[], stream: Stream, source: string): Clip {
+export function checkClip(data: Float32Array, shape: readonly number[], stream: Stream, source: string): I3DClip {
   const channels = stream === 'rgb' ? 3 : 2;
   const s = shape.length === 4 ? [1, ...shape] : [...shape];
   const want = `[1, frames >= ${MIN_FRAMES}, height >= ${MIN_SIZE}, width >= ${MIN_SIZE}, ${channels}]`;
@@ -39,11 +39,11 @@ export function checkClip(data: Float32Array, shape: readonly number[], stream: 
       `${source}: values span [${lo}, ${hi}], expected [-1, 1] (official preprocessing: ` +
         `${stream === 'rgb' ? 'pixel / 127.5 - 1' : 'flow clipped to [-20, 20] / 20'})`,
     );
-  return { data, shape: s as Clip['shape'] };
+  return { data, shape: s as I3DClip['shape'] };
 }
 
 /** Reads a .npy clip for a stream. */
-export function readClipNpy(path: string, stream: Stream): Clip {
+export function readClipNpy(path: string, stream: Stream): I3DClip {
   if (extname(path).toLowerCase() !== '.npy') throw new ClipError(`${path}: not a .npy file`);
   const { data, shape } = readNpyFloat32(path);
   return checkClip(data, shape, stream, path);

@@ -8,12 +8,14 @@ import { readLabels } from '../weights/labels.js';
 import { kinetics400LabelsFile, resolveWeights, type FetchOptions } from '../weights/zoo.js';
 import { WeightsError } from '../weights/errors.js';
 import { addLogits, clipLogits, topK, type Prediction } from './classify.js';
-import { readClipNpy, type Clip } from './clip-input.js';
+import { checkClip, readClipNpy, type I3DClip } from './clip-input.js';
+import { loadClip } from '../video/clip.js';
+import { MIN_FRAMES } from '../models/i3d.js';
 
 /** `random` stands for random weights (to try the pipeline without a download; the classes mean nothing). */
 export const RANDOM_WEIGHTS = 'random';
 
-export interface PredictOptions extends FetchOptions {
+export interface PredictOptions extends FetchOptions, VideoInputOptions {
   /** RGB weights: a zoo name, a path, or 'random' (default 'rgb_imagenet_and_kinetics'). */
   weights?: string;
   /** Flow weights for two-stream (default 'flow_imagenet_and_kinetics' when a flow clip is given). */
@@ -45,11 +47,29 @@ export async function loadClassifier(spec: string, stream: Stream, o: FetchOptio
   return { model, ...(config?.labels ? { labels: config.labels } : {}) };
 }
 
-function readInput(path: string, stream: Stream): Clip {
-  return readClipNpy(path, stream);
+/** How video files become clips: the official preprocessing (whole video at 25 fps, 256 then a 224 centre crop). */
+export interface VideoInputOptions {
+  /** Crop side (default 224). */
+  size?: number;
+  /** Shorter side before the crop (default 256); false for frames that are already preprocessed (the sample GIF). */
+  resize?: number | false;
+  /** Frames per second (default 25). */
+  fps?: number;
 }
 
-function logitsOf(model: I3D, clip: Clip): number[] {
+/**
+ * An RGB clip from a file: a .npy clip as is, or a video decoded whole (a video of fewer than 8 frames is looped
+ * up to 8, the fewest I3D takes).
+ */
+export async function readRgbInput(path: string, o: VideoInputOptions = {}): Promise<I3DClip> {
+  if (path.toLowerCase().endsWith('.npy')) return readClipNpy(path, 'rgb');
+  const opts = { size: o.size ?? 224, resize: o.resize ?? 256, fps: o.fps ?? 25, crop: 'center' as const };
+  let clip = await loadClip(path, { ...opts, frames: 'all' });
+  if (clip.shape[1]! < MIN_FRAMES) clip = await loadClip(path, { ...opts, frames: MIN_FRAMES, totalFrames: clip.totalFrames });
+  return checkClip(clip.data, clip.shape, 'rgb', path);
+}
+
+function logitsOf(model: I3D, clip: I3DClip): number[] {
   return scope(() => clipLogits(model, tensor(clip.data, clip.shape)));
 }
 
@@ -65,11 +85,11 @@ async function labelsFor(classes: number, own: string[] | undefined, o: PredictO
   }
 }
 
-/** Classifies a clip file with one stream, or two when a flow clip is given. */
+/** Classifies a video or .npy clip with one stream, or two when a flow clip is given. */
 export async function predict(input: string, o: PredictOptions = {}): Promise<PredictResult> {
   if (o.flowWeights && !o.flow) throw new Error('--flow-weights needs --flow <flow clip .npy> (the flow stream input)');
-  const rgbClip = readInput(input, 'rgb');
-  const flowClip = o.flow ? readInput(o.flow, 'flow') : null;
+  const rgbClip = await readRgbInput(input, o);
+  const flowClip = o.flow ? readClipNpy(o.flow, 'flow') : null;
   const spec = o.weights ?? 'rgb_imagenet_and_kinetics';
   if (spec === RANDOM_WEIGHTS) o.warn?.('random weights: the classes below mean nothing (use --weights to load real ones)');
   const rgb = await loadClassifier(spec, 'rgb', o);

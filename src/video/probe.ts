@@ -103,6 +103,9 @@ export async function probeVideo(file: string, limits: Limits = {}): Promise<Vid
     const kinds = [...new Set(streams.map((x) => (x.disposition?.attached_pic ? 'cover art' : (x.codec_type ?? 'unknown'))))];
     throw new VideoError('NO_VIDEO_STREAM', file, `no video stream (${kinds.length ? `only ${kinds.join(', ')}` : 'no streams at all'})`);
   }
+  // ffmpeg renders any text file as a video of ANSI art (the 'tty' demuxer): that is never a real video.
+  if (j.format?.format_name === 'tty' || s.codec_name === 'ansi')
+    throw new VideoError('UNREADABLE', file, 'a text file, not a video (ffmpeg would only render its characters)');
   if (!s.width || !s.height)
     throw new VideoError('UNREADABLE', file, `the video stream (${s.codec_name ?? 'unknown codec'}) has no frame size`);
   const matrix = s.side_data_list?.find((d) => d.side_data_type === 'Display Matrix' && typeof d.rotation === 'number')?.rotation;

@@ -13,13 +13,15 @@ interface PredictFlags {
   top: number;
   labels?: string;
   json?: boolean;
+  size: number;
+  resize: number | false;
 }
 
 export function registerPredict(program: Command): void {
   program
     .command('predict')
     .description('classify the action in a clip with I3D (Kinetics-400 by default)')
-    .argument('<input>', 'an RGB clip: .npy float32 [1, T, H, W, 3] in [-1, 1] (the official sample format)')
+    .argument('<input>', 'a video file (any format ffmpeg reads), or an RGB clip .npy float32 [1, T, H, W, 3] in [-1, 1]')
     .option(
       '--weights <name|path>',
       `RGB weights: a zoo name, a .h5 file, a checkpoint or a model folder, or '${RANDOM_WEIGHTS}'`,
@@ -29,6 +31,9 @@ export function registerPredict(program: Command): void {
     .option('--flow-weights <name|path>', 'flow weights (default flow_imagenet_and_kinetics with --flow)')
     .option('--top <k>', 'classes to list', positiveInt('--top'), 5)
     .option('--labels <file>', "class names, one per line (default: the model folder's labels, or Kinetics-400)")
+    .option('--size <px>', 'video input: crop side', positiveInt('--size'), 224)
+    .option('--resize <px>', 'video input: shorter side before the centre crop', positiveInt('--resize'), 256)
+    .option('--no-resize', 'video input: frames are already preprocessed (e.g. the official sample GIF): crop only')
     .option('--json', 'print {"logits": [...], "top": [{"index", "label", "probability", "logit"}]}')
     .addHelpText('after', `\nZoo names: ${[...ZOO.keys()].join(', ')}`)
     .action(async (input: string, o: PredictFlags) => {
@@ -39,6 +44,8 @@ export function registerPredict(program: Command): void {
           ...(o.flowWeights ? { flowWeights: o.flowWeights } : {}),
           ...(o.flow ? { flow: o.flow } : {}),
           top: o.top,
+          size: o.size,
+          resize: o.resize,
           ...(o.labels ? { labels: o.labels } : {}),
           onProgress: bars.onProgress,
           warn: (m) => process.stderr.write(`i3d: warning: ${m}\n`),
