@@ -1,0 +1,95 @@
+// A procedural action dataset for the demo and the tests: short videos in the seed's folder layout
+// (root/<class>/<video>.avi) whose classes differ only in motion. Every video shows a textured patch over a
+// textured background; the patch drifts left, right, up or down. Any single frame has the same distribution
+// in every class (random textures, random position), so only the motion tells the class apart.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeVideo } from '../video/encode.js';
+import { deriveSeed, mulberry32, type Rng } from './rng.js';
+
+export const SYNTHETIC_CLASSES = ['move_down', 'move_left', 'move_right', 'move_up'] as const;
+
+const MOTION: Record<(typeof SYNTHETIC_CLASSES)[number], [number, number]> = {
+  move_down: [0, 1],
+  move_left: [-1, 0],
+  move_right: [1, 0],
+  move_up: [0, -1],
+};
+
+export interface SyntheticOptions {
+  /** Videos per class. */
+  perClass: number;
+  /** Frame side in pixels (default 64). */
+  size?: number;
+  /** Frames per video (default 40, 1.6 s at 25 fps). */
+  frames?: number;
+  /** Pixels per frame (default 2). */
+  speed?: number;
+  seed?: number;
+  /** Called after each video is written. */
+  onVideo?: (done: number, total: number) => void;
+}
+
+/** A smooth random colour texture (w x h, RGB bytes): a few random blobs over a random base colour. */
+function texture(rng: Rng, w: number, h: number): Uint8Array {
+  const out = new Uint8Array(w * h * 3);
+  const base = [0, 1, 2].map(() => 40 + rng() * 170);
+  const blobs = Array.from({ length: 6 }, () => ({
+    x: rng() * w,
+    y: rng() * h,
+    r: 2 + rng() * (w / 4),
+    c: [0, 1, 2].map(() => rng() * 255),
+  }));
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const px = [...base];
+      for (const b of blobs) {
+        const d = Math.hypot(x - b.x, y - b.y);
+        const a = Math.max(0, 1 - d / b.r);
+        for (let c = 0; c < 3; c++) px[c] = px[c]! * (1 - a) + b.c[c]! * a;
+      }
+      for (let c = 0; c < 3; c++) out[(y * w + x) * 3 + c] = Math.round(px[c]! + (rng() - 0.5) * 24);
+    }
+  return out;
+}
+
+/** The frames of one video: a patch moving by (dx, dy) * speed per frame over a static background, wrapping. */
+export function syntheticFrames(cls: (typeof SYNTHETIC_CLASSES)[number], seed: number, size = 64, frames = 40, speed = 2): Uint8Array[] {
+  const rng = mulberry32(seed);
+  const bg = texture(rng, size, size);
+  const p = Math.round(size * (0.3 + rng() * 0.15));
+  const patch = texture(rng, p, p);
+  const [dx, dy] = MOTION[cls];
+  const x0 = rng() * size;
+  const y0 = rng() * size;
+  const out: Uint8Array[] = [];
+  for (let t = 0; t < frames; t++) {
+    const f = Uint8Array.from(bg);
+    const ox = Math.round(x0 + dx * speed * t);
+    const oy = Math.round(y0 + dy * speed * t);
+    for (let y = 0; y < p; y++)
+      for (let x = 0; x < p; x++) {
+        const fx = (((ox + x) % size) + size) % size;
+        const fy = (((oy + y) % size) + size) % size;
+        for (let c = 0; c < 3; c++) f[(fy * size + fx) * 3 + c] = patch[(y * p + x) * 3 + c]!;
+      }
+    out.push(f);
+  }
+  return out;
+}
+
+/** Writes `perClass` videos of each class under root/<class>/; returns the classes. */
+export async function writeSyntheticActions(root: string, o: SyntheticOptions): Promise<string[]> {
+  const size = o.size ?? 64;
+  const total = SYNTHETIC_CLASSES.length * o.perClass;
+  let done = 0;
+  for (const [ci, cls] of SYNTHETIC_CLASSES.entries()) {
+    mkdirSync(join(root, cls), { recursive: true });
+    for (let i = 0; i < o.perClass; i++) {
+      const frames = syntheticFrames(cls, deriveSeed(o.seed ?? 0, ci, i), size, o.frames ?? 40, o.speed ?? 2);
+      await writeVideo(join(root, cls, `${cls}_${String(i).padStart(3, '0')}.avi`), frames, { width: size, height: size });
+      o.onVideo?.(++done, total);
+    }
+  }
+  return [...SYNTHETIC_CLASSES];
+}
