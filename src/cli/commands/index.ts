@@ -1,6 +1,7 @@
 // Every command of the `i3d` CLI, in the order `i3d --help` lists them.
 import type { Command } from 'commander';
 import { registerConvert } from './convert.js';
+import { registerDataset } from './dataset.js';
 import { registerDemo } from './demo.js';
 import { registerDoctor } from './doctor.js';
 import { registerPredict } from './predict.js';
@@ -11,5 +12,6 @@ export function registerCommands(program: Command): void {
   registerPredict(program);
   registerConvert(program);
   registerPreprocess(program);
+  registerDataset(program);
   registerDoctor(program);
 }
