@@ -43,3 +43,6 @@ export * from './video/probe.js';
 export * from './video/decode.js';
 export * from './video/sample.js';
 export * from './video/clip.js';
+export * from './train/trained-model.js';
+export * from './train/run.js';
+export * from './data/synthetic-actions.js';

@@ -21,6 +21,7 @@ export const TrainParamsSchema = z
     segments: positiveInt.describe('segments per video'),
     frames: positiveInt.min(8).describe('frames per segment (I3D needs >= 8)'),
     size: positiveInt.min(32).describe('frame size after cropping (official: 224)'),
+    resize: positiveInt.min(32).describe('shorter side the frames are resized to before cropping (official: 256)'),
     fps: z.number().positive().describe('frames per second the videos are resampled to (official: 25)'),
     lstm: z.tuple([positiveInt, positiveInt]).describe('hidden sizes of the two LSTMs (seed: 512, 256)'),
     dropout: z.number().min(0).lt(1).describe('dropout before the dense layer'),
@@ -52,6 +53,7 @@ export const DEFAULT_PARAMS: Omit<TrainParams, 'data' | 'out'> & { data: string;
   segments: 4,
   frames: 16,
   size: 224,
+  resize: 256,
   fps: 25,
   lstm: [512, 256],
   dropout: 0.5,
@@ -74,7 +76,11 @@ export class ParamsError extends Error {
 export function validateParams(raw: unknown, source: string): TrainParams {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ParamsError(`${source}: expected an object of parameters`);
   const r = TrainParamsSchema.safeParse({ ...DEFAULT_PARAMS, ...(raw as Record<string, unknown>) });
-  if (r.success) return r.data;
+  if (r.success) {
+    if (r.data.resize < r.data.size)
+      throw new ParamsError(`${source}: 'resize' (${r.data.resize}) must be at least 'size' (${r.data.size})`);
+    return r.data;
+  }
   const lines = r.error.issues.slice(0, 5).map((i) => `'${i.path.join('.') || '(top)'}': ${i.message}`);
   throw new ParamsError(`${source}: ${lines.join('; ')}`);
 }

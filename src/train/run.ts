@@ -1,0 +1,131 @@
+// `i3d train` as a library call: parameters -> dataset, split, batch generators, backbone, I3D-LSTM, fit, report.
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BatchGenerator, type Batch } from '../data/generator.js';
+import { readSplitList, scanFolder, stratifiedSplit, writeClassIndex, type Dataset, type Sample } from '../data/dataset.js';
+import { I3D } from '../models/i3d.js';
+import { I3DLSTM } from '../models/i3d-lstm.js';
+import { manualSeed } from '../runtime.js';
+import { noGrad, scope } from '../tensor/context.js';
+import { loadAny } from '../weights/convert.js';
+import { WeightsError } from '../weights/errors.js';
+import { RANDOM_WEIGHTS } from '../inference/predict.js';
+import { resolveWeights, type FetchOptions } from '../weights/zoo.js';
+import type { Stream } from '../models/i3d.js';
+import { fit, type DataSplit, type FitOptions, type FitResult, type LabelledBatch } from './fit.js';
+import type { TrainParams } from './params.js';
+import { describeModel } from './trained-model.js';
+
+/** An I3D without its top for a backbone spec: 'random', a zoo name or a path (a top, if any, is dropped). */
+export async function loadBackbone(spec: string, stream: Stream, width: number, o: FetchOptions = {}): Promise<I3D> {
+  if (spec === RANDOM_WEIGHTS) return new I3D({ stream, includeTop: false, width });
+  if (width !== 1) throw new WeightsError(`backbone ${spec}: pretrained weights need width 1 (got width ${width}); use backbone 'random'`);
+  const { model } = await loadAny(await resolveWeights(spec, o));
+  try {
+    if (model.stream !== stream) throw new WeightsError(`backbone ${spec}: ${model.stream} weights, but the stream is ${stream}`);
+    if (!model.includeTop) return model;
+    const bare = new I3D({ stream, includeTop: false });
+    const from = model.stateTensors();
+    noGrad(() => {
+      for (const [name, t] of bare.stateTensors()) scope(() => t.copyFrom(from.get(name)!));
+    });
+    model.dispose();
+    return bare;
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+/** The train and validation samples: split lists when given, else a stratified seeded split of the folder. */
+export function datasetSplits(p: TrainParams): { classes: string[]; train: Sample[]; validation: Sample[]; dataset: Dataset } {
+  if (p.trainList) {
+    const train = readSplitList(p.trainList, p.data);
+    const validation = p.testList ? readSplitList(p.testList, p.data, train.classes) : null;
+    if (validation) return { classes: train.classes, train: train.samples, validation: validation.samples, dataset: train };
+    const s = stratifiedSplit(train.samples, { validation: p.validationSplit, seed: p.seed });
+    return { classes: train.classes, ...s, dataset: train };
+  }
+  const ds = scanFolder(p.data);
+  return { classes: ds.classes, ...stratifiedSplit(ds.samples, { validation: p.validationSplit, seed: p.seed }), dataset: ds };
+}
+
+/** A batch generator seen as a DataSplit for `fit`. */
+export function generatorSplit(gen: BatchGenerator, size: number, batchSize: number): DataSplit {
+  return {
+    size,
+    batchSize,
+    async *batches(epoch: number): AsyncIterable<LabelledBatch> {
+      for await (const b of gen.epoch(epoch) as AsyncIterable<Batch>) yield { clips: b.x, shape: b.shape, labels: Array.from(b.labels) };
+    },
+  };
+}
+
+export interface TrainRunOptions extends FetchOptions {
+  resume?: boolean;
+  onBatch?: FitOptions['onBatch'];
+  onEpoch?: FitOptions['onEpoch'];
+  onSkip?: (path: string, e: Error) => void;
+  /** Called once the data is known (before the first epoch). */
+  onStart?: (info: { classes: string[]; train: number; validation: number; batchesPerEpoch: number }) => void;
+}
+
+export interface TrainRunResult extends FitResult {
+  classes: string[];
+  out: string;
+  skipped: string[];
+}
+
+function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(`${path}.tmp`, path);
+}
+
+export async function trainFromParams(p: TrainParams, o: TrainRunOptions = {}): Promise<TrainRunResult> {
+  const { classes, train, validation } = datasetSplits(p);
+  if (classes.length < 2) throw new Error(`${p.data}: ${classes.length} class folder(s); training needs at least 2 classes`);
+  if (!train.length || !validation.length)
+    throw new Error(`${p.data}: ${train.length} training and ${validation.length} validation videos; both must be non-empty`);
+  mkdirSync(p.out, { recursive: true });
+  writeClassIndex(join(p.out, 'classes.txt'), classes);
+  writeJsonAtomic(join(p.out, 'params.json'), p);
+  const clip = { frames: p.frames, segments: p.segments, size: p.size, resize: p.resize, fps: p.fps };
+  const common = {
+    classes: classes.length,
+    batchSize: p.batch,
+    clip,
+    stream: p.stream,
+    seed: p.seed,
+    workers: p.workers,
+    ...(o.onSkip ? { onSkip: o.onSkip } : {}),
+  };
+  const trainGen = new BatchGenerator({ ...common, samples: train, training: true });
+  const valGen = new BatchGenerator({ ...common, samples: validation, training: false });
+  manualSeed(p.seed);
+  const backbone = await loadBackbone(p.backbone, p.stream, p.width, o);
+  const model = new I3DLSTM({ classes: classes.length, backbone, lstm: p.lstm, dropout: p.dropout, freezeBackbone: p.freeze });
+  try {
+    o.onStart?.({ classes, train: train.length, validation: validation.length, batchesPerEpoch: Math.ceil(train.length / p.batch) });
+    const r = await fit({
+      model,
+      classes: classes.length,
+      train: generatorSplit(trainGen, train.length, p.batch),
+      validation: generatorSplit(valGen, validation.length, p.batch),
+      epochs: p.epochs,
+      schedule: { rates: p.lr, boundaries: p.lrEpochs },
+      momentum: p.momentum,
+      weightDecay: p.weightDecay,
+      seed: p.seed,
+      out: p.out,
+      resume: o.resume ?? false,
+      meta: { params: p, model: describeModel(p, classes) },
+      ...(o.onBatch ? { onBatch: o.onBatch } : {}),
+      ...(o.onEpoch ? { onEpoch: o.onEpoch } : {}),
+    });
+    return { ...r, classes, out: p.out, skipped: [...trainGen.skipped.keys(), ...valGen.skipped.keys()] };
+  } finally {
+    model.dispose();
+    await trainGen.close();
+    await valGen.close();
+  }
+}
