@@ -46,3 +46,33 @@ export * from './video/clip.js';
 export * from './train/trained-model.js';
 export * from './train/run.js';
 export * from './data/synthetic-actions.js';
+export { readNpy, readNpyFloat32, writeNpy, NpyError } from './io/npy.js';
+export type { NpyArray, NpyData } from './io/npy.js';
+export { VideoError } from './video/errors.js';
+export type { VideoErrorCode } from './video/errors.js';
+export { probeVideo } from './video/probe.js';
+export type { VideoInfo, Limits } from './video/probe.js';
+export { decodeFrames, countFrames } from './video/decode.js';
+export type { Frame, DecodeOptions } from './video/decode.js';
+export { sampleIndices, windowIndices, segmentIndices } from './video/sample.js';
+export type { SampleMode, SampleOptions } from './video/sample.js';
+export { Resizer, resizeShorter, shorterSide, cropOffset, crop, toUnitRange, flipHorizontal } from './video/transforms.js';
+export type { CropMode, Window } from './video/transforms.js';
+export { loadClip } from './video/clip.js';
+export type { Clip, ClipOptions } from './video/clip.js';
+export { mulberry32, deriveSeed, shuffle } from './data/rng.js';
+export type { Rng } from './data/rng.js';
+export {
+  scanFolder,
+  readSplitList,
+  readClassInd,
+  stratifiedSplit,
+  writeClassIndex,
+  readClassIndex,
+  inspectDataset,
+  DatasetError,
+  VIDEO_EXTENSIONS,
+} from './data/dataset.js';
+export type { Dataset, Sample, SplitOptions, VideoReport, InspectOptions } from './data/dataset.js';
+export { BatchGenerator } from './data/generator.js';
+export type { Batch, GeneratorOptions } from './data/generator.js';

@@ -62,10 +62,16 @@ function reviveError(e: { name: string; message: string; code?: string; file?: s
   return err;
 }
 
-/** A fixed pool of worker threads running clip tasks. */
+/**
+ * A fixed pool of worker threads running clip tasks, two at a time per worker so that one clip's ffmpeg decode
+ * overlaps the other's resizing in the thread.
+ */
 class Pool {
+  static readonly SLOTS = 2;
   readonly #workers: Worker[] = [];
+  /** One entry per free slot. */
   readonly #idle: Worker[] = [];
+  readonly #busy = new Map<Worker, number>();
   readonly #queue: { task: ClipTask; resolve: (r: Loaded) => void }[] = [];
   readonly #waiting = new Map<number, { resolve: (r: Loaded) => void; worker: Worker }>();
   #failed: Error | null = null;
@@ -87,7 +93,8 @@ class Pool {
       w.on('error', (e) => this.#fail(e));
       w.unref();
       this.#workers.push(w);
-      this.#idle.push(w);
+      this.#busy.set(w, 0);
+      for (let k = 0; k < Pool.SLOTS; k++) this.#idle.push(w);
     }
   }
 
@@ -99,17 +106,18 @@ class Pool {
   }
 
   #release(w: Worker): void {
+    const busy = this.#busy.get(w)! - 1;
+    this.#busy.set(w, busy);
     const next = this.#queue.shift();
-    if (next) this.#send(w, next.task, next.resolve);
-    else {
-      // An idle worker does not keep the process alive; a busy one does (its result is awaited).
-      w.unref();
-      this.#idle.push(w);
-    }
+    if (next) return this.#send(w, next.task, next.resolve);
+    // A worker with nothing to do does not keep the process alive; a busy one does (its result is awaited).
+    if (busy === 0) w.unref();
+    this.#idle.push(w);
   }
 
   #send(w: Worker, task: ClipTask, resolve: (r: Loaded) => void): void {
     this.#waiting.set(task.id, { resolve, worker: w });
+    this.#busy.set(w, this.#busy.get(w)! + 1);
     w.ref();
     w.postMessage(task);
   }
@@ -117,7 +125,7 @@ class Pool {
   run(task: ClipTask): Promise<Loaded> {
     if (this.#failed) return Promise.resolve({ ok: false, error: this.#failed });
     return new Promise((resolve) => {
-      const w = this.#idle.pop();
+      const w = this.#idle.shift();
       if (w) this.#send(w, task, resolve);
       else this.#queue.push({ task, resolve });
     });
