@@ -250,6 +250,7 @@ export function loadTfCheckpoint(model: Module, prefix: string): void {
           `'${entry.name}' has shape [${entry.shape.join(', ')}], expected [${checkpointShape(entry.name, t.shape).join(', ')}]`,
         );
       else if (entry.dtype !== 'float32') problems.push(`'${entry.name}' is ${entry.dtype}, expected float32`);
+      else if (entry.size !== 4 * t.numel) problems.push(`'${entry.name}' has ${entry.size} bytes, expected ${4 * t.numel} (float32)`);
       else plan.push({ entry, ours });
     }
   }
