@@ -23,6 +23,8 @@ export interface I3DLSTMOptions {
   lstm?: readonly [number, number];
   /** Dropout before the dense layer, in training (default 0.5). */
   dropout?: number;
+  /** Batch-norm momentum of a new backbone (see I3DOptions.bnMomentum; default 0.01, Keras' 0.99). */
+  bnMomentum?: number;
   /** Keep the backbone's weights and batch-norm statistics fixed (default false: fine-tune it). */
   freezeBackbone?: boolean;
 }
@@ -46,7 +48,10 @@ export class I3DLSTM extends Module {
     this.lstmSizes = o.lstm ?? [512, 256];
     if (o.backbone && o.backbone.includeTop)
       v.fail('I3DLSTM', 'backbone', 'an I3D without its top (includeTop: false)', 'an I3D with a logits layer');
-    this.backbone = this.child('backbone', o.backbone ?? new I3D({ stream: o.stream ?? 'rgb', includeTop: false, width: o.width ?? 1 }));
+    this.backbone = this.child(
+      'backbone',
+      o.backbone ?? new I3D({ stream: o.stream ?? 'rgb', includeTop: false, width: o.width ?? 1, bnMomentum: o.bnMomentum ?? 0.01 }),
+    );
     this.lstm1 = this.child('lstm_1', new LSTM(this.backbone.featureChannels, this.lstmSizes[0]));
     this.lstm2 = this.child('lstm_2', new LSTM(this.lstmSizes[0], this.lstmSizes[1]));
     this.dense = this.child('dense', new Linear(this.lstmSizes[1], this.classes));

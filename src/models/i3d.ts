@@ -23,6 +23,7 @@ export class Unit3d extends Module {
     outChannels: number,
     readonly kernel: readonly [number, number, number],
     readonly stride: readonly [number, number, number] = [1, 1, 1],
+    readonly bnMomentum = 0.01,
   ) {
     super();
     const fanIn = inChannels * kernel[0] * kernel[1] * kernel[2];
@@ -43,7 +44,7 @@ export class Unit3d extends Module {
       runningMean: this.runningMean,
       runningVar: this.runningVar,
       training: this.training,
-      momentum: 0.01,
+      momentum: this.bnMomentum,
       eps: 1e-3,
     });
     return n.relu();
@@ -67,12 +68,13 @@ export class InceptionBlock extends Module {
     inChannels: number,
     fullSpec: InceptionSpec,
     width = 1,
+    bnMomentum = 0.01,
   ) {
     super();
     const spec = fullSpec.map((c) => scaled(c, width));
     const id = name.replace('Mixed_', ''); // '3b'
     const u = (suffix: string, inC: number, outC: number, k: number) => {
-      const unit = new Unit3d(`Conv3d_${id}_${suffix}`, inC, outC, [k, k, k]);
+      const unit = new Unit3d(`Conv3d_${id}_${suffix}`, inC, outC, [k, k, k], [1, 1, 1], bnMomentum);
       return this.child(unit.name, unit);
     };
     this.units = [
@@ -137,6 +139,11 @@ export interface I3DOptions {
    * need width 1.
    */
   width?: number;
+  /**
+   * Weight of each new batch in the batch-norm running statistics (default 0.01: Keras' momentum 0.99, as the
+   * seed). Short trainings from scratch want more (e.g. 0.1), or the statistics lag far behind the weights.
+   */
+  bnMomentum?: number;
 }
 
 /** What a forward pass can give. */
@@ -173,18 +180,21 @@ export class I3D extends Module {
       v.fail('I3D', 'dropout', 'a number in [0, 1)', o.dropout);
     this.width = o.width ?? 1;
     if (typeof this.width !== 'number' || !(this.width > 0 && this.width <= 1)) v.fail('I3D', 'width', 'a number in (0, 1]', o.width);
+    const bnMomentum = o.bnMomentum ?? 0.01;
+    if (typeof bnMomentum !== 'number' || !(bnMomentum > 0 && bnMomentum <= 1))
+      v.fail('I3D', 'bnMomentum', 'a number in (0, 1]', o.bnMomentum);
     let channels = this.inChannels;
     for (const l of LAYOUT) {
       if ('unit' in l) {
         const s = l.stride ?? 1;
         const out = scaled(l.out, this.width);
-        const unit = this.child(l.unit, new Unit3d(l.unit, channels, out, [l.k, l.k, l.k], [s, s, s]));
+        const unit = this.child(l.unit, new Unit3d(l.unit, channels, out, [l.k, l.k, l.k], [s, s, s], bnMomentum));
         channels = out;
         this.#steps.push((x) => unit.forward(x));
       } else if ('pool' in l) {
         this.#steps.push((x) => F.maxPool3d(x, l.k, { stride: l.s, padding: 'same' }));
       } else {
-        const block = this.child(l.mixed, new InceptionBlock(l.mixed, channels, l.spec, this.width));
+        const block = this.child(l.mixed, new InceptionBlock(l.mixed, channels, l.spec, this.width, bnMomentum));
         channels = block.outChannels;
         this.#steps.push((x) => block.forward(x));
       }
