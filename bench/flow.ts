@@ -1,0 +1,109 @@
+// bench/flow: ms per 224x224 frame pair of our TV-L1 flow (OpenCV's DualTVL1 through the addon), sync and with
+// several pairs in flight, at 1 and all OpenCV threads, next to Python's cv2 (Debian python3-opencv) on the same frames.
+// Usage: node dist/bench/flow.js [--pairs N] [--video path]
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { flowFacts, flowSequence, setFlowThreads, tvl1Flow, TVL1_DEFAULTS } from '../src/video/flow.js';
+import { ROOT } from './common.js';
+
+const { values } = parseArgs({
+  options: {
+    pairs: { type: 'string', default: '8' },
+    video: { type: 'string', default: join(ROOT, '../shared/data/videos/asl_book.mkv') },
+  },
+});
+const pairs = Number(values.pairs);
+const SIZE = 224;
+const cores = availableParallelism();
+
+// Frames: 25 fps, shorter side 256, centre crop 224, gray (ffmpeg's conversion; fine for timing).
+const ff = spawnSync(
+  'ffmpeg',
+  [
+    '-v',
+    'error',
+    '-i',
+    values.video,
+    '-vf',
+    `fps=25,scale=-2:256:flags=bilinear,crop=${SIZE}:${SIZE}`,
+    '-frames:v',
+    String(pairs + 1),
+  ].concat(['-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1']),
+  { maxBuffer: 1 << 28 },
+);
+if (ff.status !== 0) throw new Error(`ffmpeg failed on ${values.video}: ${ff.stderr.toString()}`);
+const frames: Uint8Array[] = [];
+for (let i = 0; i + SIZE * SIZE <= ff.stdout.length; i += SIZE * SIZE) frames.push(new Uint8Array(ff.stdout.subarray(i, i + SIZE * SIZE)));
+if (frames.length < 2) throw new Error(`only ${frames.length} frames from ${values.video}`);
+const n = frames.length - 1;
+
+interface Row {
+  impl: string;
+  mode: string;
+  threads: string;
+  msPerPair: number;
+}
+const rows: Row[] = [];
+
+function sync(threads: number): number {
+  setFlowThreads(threads);
+  tvl1Flow(frames[0]!, frames[1]!, SIZE, SIZE); // warm-up
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) tvl1Flow(frames[i]!, frames[i + 1]!, SIZE, SIZE);
+  return (performance.now() - t0) / n;
+}
+
+async function parallel(threads: number, concurrency: number): Promise<number> {
+  setFlowThreads(threads);
+  tvl1Flow(frames[0]!, frames[1]!, SIZE, SIZE);
+  const t0 = performance.now();
+  let got = 0;
+  for await (const f of flowSequence(frames, SIZE, SIZE, { concurrency })) got += f.length > 0 ? 1 : 0;
+  if (got !== n) throw new Error(`flowSequence gave ${got} fields, expected ${n}`);
+  return (performance.now() - t0) / n;
+}
+
+for (const threads of [1, cores])
+  rows.push({ impl: 'ours (addon)', mode: 'sync, one pair at a time', threads: String(threads), msPerPair: sync(threads) });
+for (const threads of [1, cores]) {
+  rows.push({
+    impl: 'ours (addon)',
+    mode: `flowSequence, ${cores} pairs in flight`,
+    threads: `${threads} x ${cores} pairs`,
+    msPerPair: await parallel(threads, cores),
+  });
+}
+setFlowThreads(cores);
+
+// Peer: Python cv2 on the same frames and parameters, one pair at a time.
+const py = `
+import sys, time, numpy as np, cv2
+size, n, threads = ${SIZE}, ${n}, int(sys.argv[1])
+buf = np.frombuffer(sys.stdin.buffer.read(), np.uint8).reshape(-1, size, size)
+cv2.setNumThreads(threads)
+p = ${JSON.stringify(TVL1_DEFAULTS)}
+tv = cv2.optflow.DualTVL1OpticalFlow_create(p['tau'], p['lambda'], p['theta'], p['scales'], p['warps'], p['epsilon'],
+    p['innerIterations'], p['outerIterations'], p['scaleStep'], p['gamma'], p['medianFiltering'], False)
+tv.calc(buf[0], buf[1], None)
+t0 = time.perf_counter()
+for i in range(n): tv.calc(buf[i], buf[i + 1], None)
+print((time.perf_counter() - t0) / n * 1000)
+`;
+const input = Buffer.concat(frames.map((f) => Buffer.from(f)));
+for (const threads of [1, cores]) {
+  const r = spawnSync('/usr/bin/python3', ['-c', py, String(threads)], { input, encoding: 'utf8' });
+  if (r.status === 0)
+    rows.push({ impl: 'Python cv2', mode: 'sync, one pair at a time', threads: String(threads), msPerPair: Number(r.stdout.trim()) });
+  else console.error(`Python cv2 peer skipped (needs Debian's python3-opencv): ${r.stderr.trim().split('\n').pop()}`);
+}
+
+const facts = flowFacts();
+console.log(
+  `TV-L1 (OpenCV defaults), ${n} pairs of ${SIZE}x${SIZE} frames from ${values.video}, ${cores} cores, OpenCV ${facts.opencvVersion} (${facts.parallelFramework})\n`,
+);
+console.log('| implementation | mode | OpenCV threads | ms per pair | pairs per second |');
+console.log('| --- | --- | --- | ---: | ---: |');
+for (const r of rows)
+  console.log(`| ${r.impl} | ${r.mode} | ${r.threads} | ${r.msPerPair.toFixed(1)} | ${(1000 / r.msPerPair).toFixed(2)} |`);
