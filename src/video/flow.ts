@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { PNG } from 'pngjs';
 import { native } from '../native/binding.js';
-import { fail, finite, int } from '../tensor/validate.js';
+import { ArgumentError, fail, finite, int } from '../tensor/validate.js';
 
 /** A grayscale frame, row-major: 8-bit (0..255) or float32 in [0, 1] (OpenCV scales float frames by 255). */
 export type GrayFrame = Uint8Array | Float32Array;
@@ -84,6 +84,10 @@ export function tvl1Params(p: Partial<Tvl1Params> = {}, where = 'tvl1Flow'): Tvl
   return r;
 }
 
+function badValue(where: string, param: string, expected: string, got: string): never {
+  throw new ArgumentError(`${where}: '${param}' must be ${expected}, got ${got}`);
+}
+
 function checkFrames(where: string, prev: unknown, next: unknown, width: unknown, height: unknown): void {
   int(where, 'width', width, 2);
   int(where, 'height', height, 2);
@@ -93,7 +97,7 @@ function checkFrames(where: string, prev: unknown, next: unknown, width: unknown
     ['next', next],
   ] as const) {
     if (!(f instanceof Uint8Array || f instanceof Float32Array)) fail(where, name, 'a Uint8Array or Float32Array of gray pixels', f);
-    if (f.length !== n) fail(where, name, `width * height = ${width} * ${height} = ${n} gray pixels long`, `${f.length} pixels`);
+    if (f.length !== n) badValue(where, name, `width * height = ${width} * ${height} = ${n} gray pixels long`, `${f.length} pixels`);
   }
   if ((prev as GrayFrame).constructor !== (next as GrayFrame).constructor)
     fail(where, 'next', `the same type as 'prev' (${(prev as GrayFrame).constructor.name})`, next);
@@ -103,7 +107,7 @@ function checkFrames(where: string, prev: unknown, next: unknown, width: unknown
       ['next', next as Float32Array],
     ] as const) {
       for (let i = 0; i < f.length; i++) {
-        if (!Number.isFinite(f[i])) fail(where, name, 'finite gray values', `${f[i]} at pixel ${i}`);
+        if (!Number.isFinite(f[i])) badValue(where, name, 'finite gray values', `${f[i]} at pixel ${i}`);
       }
     }
   }
@@ -200,10 +204,11 @@ export function rgbToGray(rgb: Uint8Array, width: number, height: number): Uint8
   int('rgbToGray', 'height', height, 1);
   if (!(rgb instanceof Uint8Array)) fail('rgbToGray', 'rgb', 'a Uint8Array of RGB24 pixels', rgb);
   const n = width * height;
-  if (rgb.length !== n * 3) fail('rgbToGray', 'rgb', `width * height * 3 = ${n * 3} bytes long`, `${rgb.length} bytes`);
+  if (rgb.length !== n * 3) badValue('rgbToGray', 'rgb', `width * height * 3 = ${n * 3} bytes long`, `${rgb.length} bytes`);
   const out = new Uint8Array(n);
-  // OpenCV: fixed point with 14 fractional bits, R 0.299 -> 4899, G 0.587 -> 9617, B 0.114 -> 1868, rounded.
-  for (let i = 0, j = 0; i < n; i++, j += 3) out[i] = (rgb[j]! * 4899 + rgb[j + 1]! * 9617 + rgb[j + 2]! * 1868 + 8192) >> 14;
+  // OpenCV 4 (color_rgb.simd.hpp): fixed point with 15 fractional bits, R 0.299 -> 9798, G 0.587 -> 19235,
+  // B 0.114 -> 3735 (summing to 32768), rounded to nearest.
+  for (let i = 0, j = 0; i < n; i++, j += 3) out[i] = (rgb[j]! * 9798 + rgb[j + 1]! * 19235 + rgb[j + 2]! * 3735 + 16384) >> 15;
   return out;
 }
 
@@ -212,7 +217,7 @@ function checkField(where: string, flow: unknown, width: number, height: number,
   int(where, 'height', height, 1);
   if (!(flow instanceof Float32Array)) fail(where, param, 'a Float32Array of (x, y) flow vectors', flow);
   if (flow.length !== width * height * 2)
-    fail(where, param, `width * height * 2 = ${width * height * 2} floats long`, `${flow.length} floats`);
+    badValue(where, param, `width * height * 2 = ${width * height * 2} floats long`, `${flow.length} floats`);
   return flow;
 }
 
