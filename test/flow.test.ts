@@ -26,6 +26,7 @@ import {
   type GrayFrame,
 } from '../src/video/flow.js';
 import { cachedFlow, flowCacheDir, flowCacheKey, type FlowArray } from '../src/video/flow-cache.js';
+import { framesToFlow, videoFlow, type RgbFrame } from '../src/video/flow-video.js';
 import { ROOT, SHARED } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'i3d-flow-'));
@@ -322,6 +323,57 @@ describe('disk cache', () => {
       cachedFlow(join(tmp, 'missing.mkv'), settings, async () => ({ data: new Float32Array(0), shape: [0] })),
       /Cannot read video .*missing\.mkv/,
     );
+  });
+});
+
+describe('a whole video: decoded frames -> flow -> centre crop -> cache -> clip', () => {
+  const [w, h, n] = [300, 256, 5];
+  const video = join(tmp, 'whole.mkv');
+  const rgb = Buffer.alloc(w * h * 3 * n);
+  for (let t = 0; t < n; t++) {
+    const g = toU8(texture(w, h, 1.5 * t, 0.5 * t));
+    for (let i = 0; i < w * h; i++) rgb.fill(g[i]!, (t * w * h + i) * 3, (t * w * h + i) * 3 + 3);
+  }
+  ffmpeg(['-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${w}x${h}`, '-r', '25', '-i', 'pipe:0', '-c:v', 'ffv1', '-y', video], rgb);
+  let decodes = 0;
+  // Stands in for src/video/decode.ts: RGB frames of the video, one at a time.
+  async function* decode(): AsyncGenerator<RgbFrame> {
+    decodes++;
+    const raw = ffmpeg(['-i', video, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1']);
+    for (let t = 0; t * w * h * 3 < raw.length; t++)
+      yield { data: new Uint8Array(raw.subarray(t * w * h * 3, (t + 1) * w * h * 3)), width: w, height: h };
+  }
+  const opts = { crop: 224, sampling: { fps: 25, shorterSide: 256 }, cacheDir: join(tmp, 'cache-video') };
+
+  test('[1, N, 224, 224, 2] in [-1, 1] with the motion in (x, y); the second run decodes nothing', async (t) => {
+    const first = await videoFlow(video, decode, opts);
+    assert.equal(first.cached, false);
+    assert.deepEqual(first.clip.shape, [1, n - 1, 224, 224, 2]);
+    assert.deepEqual(first.flow.shape, [n - 1, 224, 224, 2]);
+    for (let p = 0; p < n - 1; p++) {
+      const [mx, my] = meanFlow(first.flow.data.subarray(p * 224 * 224 * 2, (p + 1) * 224 * 224 * 2), 224, 224);
+      t.diagnostic(`pair ${p}: mean flow (${mx.toFixed(4)}, ${my.toFixed(4)}), truth (1.5, 0.5)`);
+      assert.ok(Math.abs(mx - 1.5) < 0.25 && Math.abs(my - 0.5) < 0.25, `pair ${p}: (${mx}, ${my})`);
+    }
+    assert.ok(first.clip.data.every((v) => v >= -1 && v <= 1));
+    assert.ok(Math.abs(first.clip.data[2 * (112 * 224 + 112)]! - 1.5 / 20) < 0.01);
+    assert.equal(decodes, 1);
+    const second = await videoFlow(video, decode, opts);
+    assert.equal(decodes, 1, 'a re-run must not decode or compute again');
+    assert.equal(second.cached, true);
+    assert.deepEqual(second.clip.data, first.clip.data);
+    // The crop is the centre of the flow over the whole frame.
+    const whole = await framesToFlow(decode(), { concurrency: 2 });
+    assert.deepEqual(whole.shape, [n - 1, h, w, 2]);
+    assert.deepEqual(centerCropFlow(whole.data.subarray(0, w * h * 2), w, h, 224), first.flow.data.subarray(0, 224 * 224 * 2));
+  });
+
+  test('frames of different sizes, a crop larger than the frames and too few frames are named', async () => {
+    const f = (width: number, height: number): RgbFrame => ({ data: new Uint8Array(width * height * 3), width, height });
+    await assert.rejects(framesToFlow([f(8, 6), f(8, 6), f(6, 8)]), /'frames\[2\]' must be 8x6 like the first frame, got "6x8"/);
+    await assert.rejects(framesToFlow([f(8, 6), f(8, 6)], { crop: 7 }), /'crop' must be at most the frames' shorter side \(6\), got 7/);
+    await assert.rejects(framesToFlow([f(8, 6)]), /'frames' must be at least 2 frames, got "1 frame"/);
+    await assert.rejects(framesToFlow([]), /'frames' must be at least 2 frames, got "none"/);
   });
 });
 
