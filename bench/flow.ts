@@ -1,6 +1,7 @@
 // bench/flow: ms per 224x224 frame pair of our TV-L1 flow (OpenCV's DualTVL1 through the addon), sync and with
 // several pairs in flight, at 1 and all OpenCV threads, next to Python's cv2 (Debian python3-opencv) on the same frames.
-// Usage: node dist/bench/flow.js [--pairs N] [--video path]
+// With --torch, also a TV-L1 written in libtorch tensor ops (bench/peers/tvl1_torch.py, PyTorch eager = the same ops).
+// Usage: node dist/bench/flow.js [--pairs N] [--first K] [--video path] [--torch]
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
@@ -11,10 +12,13 @@ import { ROOT } from './common.js';
 const { values } = parseArgs({
   options: {
     pairs: { type: 'string', default: '8' },
+    first: { type: 'string', default: '4' },
+    torch: { type: 'boolean', default: false },
     video: { type: 'string', default: join(ROOT, '../shared/data/videos/asl_book.mkv') },
   },
 });
 const pairs = Number(values.pairs);
+const firstFrame = Number(values.first);
 const SIZE = 224;
 const cores = availableParallelism();
 
@@ -29,13 +33,14 @@ const ff = spawnSync(
     '-vf',
     `fps=25,scale=-2:256:flags=bilinear,crop=${SIZE}:${SIZE}`,
     '-frames:v',
-    String(pairs + 1),
+    String(firstFrame + pairs + 1),
   ].concat(['-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1']),
   { maxBuffer: 1 << 28 },
 );
 if (ff.status !== 0) throw new Error(`ffmpeg failed on ${values.video}: ${ff.stderr.toString()}`);
 const frames: Uint8Array[] = [];
-for (let i = 0; i + SIZE * SIZE <= ff.stdout.length; i += SIZE * SIZE) frames.push(new Uint8Array(ff.stdout.subarray(i, i + SIZE * SIZE)));
+for (let i = firstFrame * SIZE * SIZE; i + SIZE * SIZE <= ff.stdout.length; i += SIZE * SIZE)
+  frames.push(new Uint8Array(ff.stdout.subarray(i, i + SIZE * SIZE)));
 if (frames.length < 2) throw new Error(`only ${frames.length} frames from ${values.video}`);
 const n = frames.length - 1;
 
@@ -99,9 +104,27 @@ for (const threads of [1, cores]) {
   else console.error(`Python cv2 peer skipped (needs Debian's python3-opencv): ${r.stderr.trim().split('\n').pop()}`);
 }
 
+if (values.torch) {
+  const r = spawnSync('/usr/bin/python3', [join(ROOT, 'bench/peers/tvl1_torch.py'), JSON.stringify({ threads: cores, size: SIZE })], {
+    input,
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) console.error(`libtorch-ops TV-L1 skipped (needs Debian's python3-torch): ${r.stderr.trim().split('\n').pop()}`);
+  else {
+    const o = JSON.parse(r.stdout) as { torch: string; ms: number; epe?: number[] };
+    const epe = o.epe ? `, EPE vs cv2 ${o.epe.map((e) => e.toFixed(3)).join('/')} px` : '';
+    rows.push({
+      impl: `TV-L1 in libtorch ops (PyTorch ${o.torch}${epe})`,
+      mode: 'sync, one pair at a time',
+      threads: `${cores} (torch)`,
+      msPerPair: o.ms,
+    });
+  }
+}
+
 const facts = flowFacts();
 console.log(
-  `TV-L1 (OpenCV defaults), ${n} pairs of ${SIZE}x${SIZE} frames from ${values.video}, ${cores} cores, OpenCV ${facts.opencvVersion} (${facts.parallelFramework})\n`,
+  `TV-L1 (OpenCV defaults), ${n} pairs of ${SIZE}x${SIZE} frames from ${values.video} (from frame ${firstFrame}), ${cores} cores, OpenCV ${facts.opencvVersion} (${facts.parallelFramework})\n`,
 );
 console.log('| implementation | mode | OpenCV threads | ms per pair | pairs per second |');
 console.log('| --- | --- | --- | ---: | ---: |');

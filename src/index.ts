@@ -22,3 +22,26 @@ export type { CheckpointEntry, CheckpointIndex } from './weights/tf-checkpoint.j
 export { saveModel, loadModel, readConfig } from './weights/model-folder.js';
 export type { ModelConfig } from './weights/model-folder.js';
 export { readSafetensors, writeSafetensors } from './weights/safetensors.js';
+export {
+  tvl1Flow,
+  tvl1FlowAsync,
+  tvl1Params,
+  TVL1_DEFAULTS,
+  FLOW_BOUND,
+  flowSequence,
+  rgbToGray,
+  cropFlow,
+  centerCropFlow,
+  scaleFlow,
+  flowToClip,
+  flowToColor,
+  maxFlowMagnitude,
+  writeFlowPng,
+  setFlowThreads,
+  flowFacts,
+} from './video/flow.js';
+export type { GrayFrame, Tvl1Params, FlowClip, FlowFacts, FlowSequenceOptions } from './video/flow.js';
+export { cachedFlow, flowCacheDir, flowCacheKey, hashFile, readFlowFile, writeFlowFile } from './video/flow-cache.js';
+export type { FlowArray, FlowCacheSettings, CachedFlowOptions, CachedFlowResult } from './video/flow-cache.js';
+export { framesToFlow, videoFlow, flowImplementation } from './video/flow-video.js';
+export type { RgbFrame, FramesToFlowOptions, VideoFlowOptions, VideoFlow } from './video/flow-video.js';
