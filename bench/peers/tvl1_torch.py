@@ -5,7 +5,7 @@ outer iterations with a median filter, inner primal-dual iterations stopped by t
 GPU unchanged (device argument); here it is a prototype to measure whether the approach is competitive.
 
 argv[1]: JSON {"threads": n, "size": s, "device": "cpu"}; stdin: uint8 gray frames (k, s, s).
-Prints JSON {"torch": version, "ms": ms per pair, "epe": mean endpoint error against cv2 per pair (if cv2 imports)}.
+Prints JSON {"torch": version, "ms": ms per pair, "cpuMs": CPU ms per pair, "epe": mean endpoint error against cv2 per pair (if cv2 imports)}.
 """
 import json
 import sys
@@ -128,10 +128,11 @@ frames = np.frombuffer(sys.stdin.buffer.read(), np.uint8).reshape(-1, size, size
 ts = [torch.from_numpy(f.astype(np.float32)).to(dev) for f in frames]
 with torch.no_grad():
     tvl1(ts[0], ts[1])  # warm-up
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     flows = [tvl1(ts[i], ts[i + 1]).cpu().numpy() for i in range(len(ts) - 1)]
     ms = (time.perf_counter() - t0) / (len(ts) - 1) * 1000
-out = {"torch": torch.__version__, "ms": ms}
+    cpu_ms = (time.process_time() - c0) / (len(ts) - 1) * 1000
+out = {"torch": torch.__version__, "ms": ms, "cpuMs": cpu_ms}
 try:
     import cv2
 
