@@ -149,18 +149,21 @@ configs.forEach((c, i) => {
 setFlowThreads(cores);
 
 if (values.torch) {
-  const r = spawnSync('/usr/bin/python3', [join(ROOT, 'bench/peers/tvl1_torch.py'), JSON.stringify({ threads: cores, size: SIZE })], {
-    input,
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) console.error(`libtorch-ops TV-L1 skipped (needs Debian's python3-torch): ${r.stderr.trim().split('\n').pop()}`);
-  else {
+  for (const threads of [1, cores]) {
+    const r = spawnSync('/usr/bin/python3', [join(ROOT, 'bench/peers/tvl1_torch.py'), JSON.stringify({ threads, size: SIZE })], {
+      input,
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) {
+      console.error(`libtorch-ops TV-L1 skipped (needs Debian's python3-torch): ${r.stderr.trim().split('\n').pop()}`);
+      break;
+    }
     const o = JSON.parse(r.stdout) as { torch: string; ms: number; cpuMs: number; epe?: number[] };
     const epe = o.epe ? `, EPE vs cv2 ${o.epe.map((e) => e.toFixed(3)).join('/')} px` : '';
     rows.push({
       impl: `TV-L1 in libtorch ops (PyTorch ${o.torch}${epe})`,
-      mode: 'sync, one pair at a time',
-      threads: `${cores} (torch)`,
+      mode: 'sync, one pair at a time, 1 round',
+      threads: `${threads} (libtorch's)`,
       msPerPair: o.ms,
       cpuMsPerPair: o.cpuMs,
     });

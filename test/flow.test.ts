@@ -362,6 +362,10 @@ describe('a whole video: decoded frames -> flow -> centre crop -> cache -> clip'
     assert.equal(decodes, 1, 'a re-run must not decode or compute again');
     assert.equal(second.cached, true);
     assert.deepEqual(second.clip.data, first.clip.data);
+    const uncached = await videoFlow(video, decode, { ...opts, cache: false });
+    assert.equal(decodes, 2, 'cache: false computes');
+    assert.equal(uncached.cacheFile, null);
+    assert.deepEqual(uncached.clip.data, first.clip.data);
     // The crop is the centre of the flow over the whole frame.
     const whole = await framesToFlow(decode(), { concurrency: 2 });
     assert.deepEqual(whole.shape, [n - 1, h, w, 2]);

@@ -83,6 +83,8 @@ export interface VideoFlowOptions extends FramesToFlowOptions {
   bound?: number;
   /** The cache folder; default flowCacheDir() ($I3D_CACHE_DIR/flow, $XDG_CACHE_HOME/i3d/flow, ~/.cache/i3d/flow). */
   cacheDir?: string;
+  /** false: neither read nor write the cache (default true). */
+  cache?: boolean;
 }
 
 export interface VideoFlow {
@@ -92,7 +94,8 @@ export interface VideoFlow {
   clip: FlowClip;
   /** Read from the cache (nothing decoded or computed). */
   cached: boolean;
-  cacheFile: string;
+  /** null when the cache was not used. */
+  cacheFile: string | null;
 }
 
 /**
@@ -102,16 +105,21 @@ export interface VideoFlow {
 export async function videoFlow(video: string, decode: () => AsyncIterable<RgbFrame>, opts: VideoFlowOptions): Promise<VideoFlow> {
   const params = tvl1Params(opts.params ?? {}, 'videoFlow');
   const crop = int('videoFlow', 'crop', opts.crop ?? 0, 0);
-  const r = await cachedFlow(
-    video,
-    {
-      implementation: flowImplementation(),
-      params: { ...params, crop },
-      sampling: opts.sampling,
-      ...(opts.cacheDir === undefined ? {} : { dir: opts.cacheDir }),
-    },
-    () => framesToFlow(decode(), { params, crop, ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }) }),
-  );
+  const compute = () =>
+    framesToFlow(decode(), { params, crop, ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }) });
+  const r =
+    opts.cache === false
+      ? { ...(await compute()), cached: false, file: null }
+      : await cachedFlow(
+          video,
+          {
+            implementation: flowImplementation(),
+            params: { ...params, crop },
+            sampling: opts.sampling,
+            ...(opts.cacheDir === undefined ? {} : { dir: opts.cacheDir }),
+          },
+          compute,
+        );
   const [n, h, w] = r.shape as [number, number, number, number];
   const fields = Array.from({ length: n }, (_, i) => r.data.subarray(i * h * w * 2, (i + 1) * h * w * 2));
   return {
