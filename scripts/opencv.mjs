@@ -22,7 +22,9 @@ export function findOpenCV() {
   const root = process.env.OPENCV;
   if (root) {
     const inc = join(root, 'include/opencv4');
-    const lib = [join(root, 'lib'), join(root, 'lib64'), join(root, 'lib/x86_64-linux-gnu'), join(root, 'lib/aarch64-linux-gnu')].find(hasLibs);
+    const lib = [join(root, 'lib'), join(root, 'lib64'), join(root, 'lib/x86_64-linux-gnu'), join(root, 'lib/aarch64-linux-gnu')].find(
+      hasLibs,
+    );
     if (!existsSync(join(inc, HEADER)) || !lib) throw new Error(`OPENCV=${root} does not look like an OpenCV with contrib.\n${HELP}`);
     return { include: inc, libdir: lib, libs: LIBS, system: false };
   }
