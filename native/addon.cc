@@ -7,6 +7,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   i3d::RegisterOps(env, exports);
   i3d::RegisterAutograd(env, exports);
   i3d::RegisterRuntime(env, exports);
+  i3d::RegisterFlow(env, exports);
   return exports;
 }
 

@@ -167,5 +167,6 @@ void RegisterTensor(Napi::Env env, Napi::Object exports);
 void RegisterOps(Napi::Env env, Napi::Object exports);
 void RegisterAutograd(Napi::Env env, Napi::Object exports);
 void RegisterRuntime(Napi::Env env, Napi::Object exports);
+void RegisterFlow(Napi::Env env, Napi::Object exports);  // OpenCV TV-L1 optical flow (native/flow.cc)
 
 }  // namespace i3d

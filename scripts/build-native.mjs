@@ -4,10 +4,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { findLibtorch } from './libtorch.mjs';
+import { findOpenCV } from './opencv.mjs';
 
 try {
   const t = findLibtorch();
   console.log(`libtorch: ${t.includes[0]} (${t.cuda ? 'CUDA' : 'CPU'} build), libraries in ${t.libdir}`);
+  const o = findOpenCV();
+  console.log(`OpenCV (TV-L1 optical flow): ${o.include}, libraries in ${o.libdir}`);
 } catch (e) {
   console.error(`\n${e.message}\n`);
   process.exit(1);

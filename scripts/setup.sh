@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# libtorch-dev: the engine; ffmpeg: video decoding; python3-torch, -h5py, -numpy: the reference the benchmarks and fixture
-# scripts compare against; g++/make/python3: node-gyp's toolchain.
-PACKAGES=(libtorch-dev ffmpeg python3-torch python3-h5py python3-numpy g++ make python3)
+# libtorch-dev: the engine; libopencv-contrib-dev: TV-L1 optical flow (cv::optflow); ffmpeg: video decoding;
+# python3-torch, -h5py, -numpy, -opencv: the references the benchmarks and fixture scripts compare against;
+# g++/make/python3: node-gyp's toolchain.
+PACKAGES=(libtorch-dev libopencv-contrib-dev ffmpeg python3-torch python3-h5py python3-numpy python3-opencv g++ make python3)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"
@@ -21,7 +22,7 @@ for p in "${PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null; then
-    echo "setup: missing ${missing[*]} and no apt-get here; install libtorch (>= 1.13) and ffmpeg, and set LIBTORCH=/path/to/libtorch" >&2
+    echo "setup: missing ${missing[*]} and no apt-get here; install libtorch (>= 1.13), OpenCV with contrib and ffmpeg, and set LIBTORCH=/path/to/libtorch (OPENCV=/prefix if not in /usr)" >&2
     exit 1
   fi
   echo "setup: installing ${missing[*]}"
@@ -41,7 +42,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 addon=build/Release/i3d_native.node
-if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp scripts/libtorch.mjs -newer "$addon" -print -quit)" ]; then
+if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp scripts/libtorch.mjs scripts/opencv.mjs -newer "$addon" -print -quit)" ]; then
   echo "setup: building the native addon"
   npm run build:native
 fi

@@ -76,3 +76,26 @@ export {
 export type { Dataset, Sample, SplitOptions, VideoReport, InspectOptions } from './data/dataset.js';
 export { BatchGenerator } from './data/generator.js';
 export type { Batch, GeneratorOptions } from './data/generator.js';
+export {
+  tvl1Flow,
+  tvl1FlowAsync,
+  tvl1Params,
+  TVL1_DEFAULTS,
+  FLOW_BOUND,
+  flowSequence,
+  rgbToGray,
+  cropFlow,
+  centerCropFlow,
+  scaleFlow,
+  flowToClip,
+  flowToColor,
+  maxFlowMagnitude,
+  writeFlowPng,
+  setFlowThreads,
+  flowFacts,
+} from './video/flow.js';
+export type { GrayFrame, Tvl1Params, FlowClip, FlowFacts, FlowSequenceOptions } from './video/flow.js';
+export { cachedFlow, flowCacheDir, flowCacheKey, hashFile, readFlowFile, writeFlowFile } from './video/flow-cache.js';
+export type { FlowArray, FlowCacheSettings, CachedFlowOptions, CachedFlowResult } from './video/flow-cache.js';
+export { framesToFlow, videoFlow, flowImplementation } from './video/flow-video.js';
+export type { RgbFrame, FramesToFlowOptions, VideoFlowOptions, VideoFlow } from './video/flow-video.js';

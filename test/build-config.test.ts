@@ -41,3 +41,29 @@ test("by default Debian's libtorch-dev is found", () => {
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout.trim(), /^\/usr\/lib/);
 });
+
+const findOpenCV = (env: Record<string, string>, ...args: string[]) =>
+  spawnSync(process.execPath, [join(ROOT, 'scripts/opencv.mjs'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+
+test("OpenCV with contrib (TV-L1 flow): Debian's by default, $OPENCV when set, one message saying what to install otherwise", () => {
+  const sys = findOpenCV({}, 'ldflags');
+  assert.equal(sys.status, 0, sys.stderr);
+  assert.match(sys.stdout, /-lopencv_optflow -lopencv_video -lopencv_imgproc -lopencv_core/);
+  assert.match(findOpenCV({}, 'includes').stdout.trim(), /include\/opencv4$/);
+  const root = mkdtempSync(join(tmpdir(), 'opencv-'));
+  try {
+    mkdirSync(join(root, 'include/opencv4/opencv2'), { recursive: true });
+    writeFileSync(join(root, 'include/opencv4/opencv2/optflow.hpp'), '');
+    mkdirSync(join(root, 'lib64'));
+    for (const l of ['optflow', 'video', 'imgproc', 'core']) writeFileSync(join(root, `lib64/libopencv_${l}.so`), '');
+    const ld = findOpenCV({ OPENCV: root }, 'ldflags');
+    assert.equal(ld.status, 0, ld.stderr);
+    assert.match(ld.stdout, new RegExp(`^-L${join(root, 'lib64')} -Wl,-rpath,${join(root, 'lib64')} -lopencv_optflow`));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  const bad = findOpenCV({ OPENCV: '/nonexistent/opencv' }, 'ldflags');
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /OPENCV=\/nonexistent\/opencv does not look like an OpenCV with contrib/);
+  assert.match(bad.stderr, /sudo apt-get install libopencv-contrib-dev/);
+});

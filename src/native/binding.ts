@@ -46,6 +46,17 @@ export interface NativeBinding {
   getNumThreads(): number;
   manualSeed(seed: number): void;
   facts(): NativeFacts;
+  /** OpenCV TV-L1 flow of two gray frames (both Uint8Array or both Float32Array in [0, 1]); params in NATIVE_TVL1_ORDER. */
+  tvl1Flow(prev: Uint8Array | Float32Array, next: Uint8Array | Float32Array, width: number, height: number, params: number[]): Float32Array;
+  tvl1FlowAsync(
+    prev: Uint8Array | Float32Array,
+    next: Uint8Array | Float32Array,
+    width: number,
+    height: number,
+    params: number[],
+  ): Promise<Float32Array>;
+  setFlowThreads(n: number): void;
+  flowFacts(): { opencvVersion: string; threads: number; parallelFramework: string };
   /** Every op: `binding[name](...)` and `binding[name + 'Async'](...)`. */
   [op: string]: unknown;
 }

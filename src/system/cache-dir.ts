@@ -2,14 +2,12 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-export function cacheRoot(): string {
-  const own = process.env.I3D_CACHE_DIR;
-  if (own) return own;
-  const xdg = process.env.XDG_CACHE_HOME;
-  return join(xdg || join(homedir(), '.cache'), 'i3d');
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.I3D_CACHE_DIR) return env.I3D_CACHE_DIR;
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'i3d');
 }
 
 /** A folder under the cache root (not created here). */
-export function cacheDir(sub: string): string {
-  return join(cacheRoot(), sub);
+export function cacheDir(sub: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(cacheRoot(env), sub);
 }

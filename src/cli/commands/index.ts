@@ -4,6 +4,7 @@ import { registerConvert } from './convert.js';
 import { registerDataset } from './dataset.js';
 import { registerDemo } from './demo.js';
 import { registerDoctor } from './doctor.js';
+import { registerFlow } from './flow.js';
 import { registerPredict } from './predict.js';
 import { registerPreprocess } from './preprocess.js';
 
@@ -12,6 +13,7 @@ export function registerCommands(program: Command): void {
   registerPredict(program);
   registerConvert(program);
   registerPreprocess(program);
+  registerFlow(program);
   registerDataset(program);
   registerDoctor(program);
 }
