@@ -99,3 +99,6 @@ export { cachedFlow, flowCacheDir, flowCacheKey, hashFile, readFlowFile, writeFl
 export type { FlowArray, FlowCacheSettings, CachedFlowOptions, CachedFlowResult } from './video/flow-cache.js';
 export { framesToFlow, videoFlow, flowImplementation } from './video/flow-video.js';
 export type { RgbFrame, FramesToFlowOptions, VideoFlowOptions, VideoFlow } from './video/flow-video.js';
+export * from './train/evaluate.js';
+export * from './train/report.js';
+export * from './train/demo.js';

@@ -1,7 +1,8 @@
 // The `i3d` command: --version, doctor, demo, and errors for bad options.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ROOT } from './helpers.js';
@@ -32,18 +33,39 @@ test('i3d doctor reports libtorch, threads, CPU features, CUDA and ffmpeg', () =
   assert.equal(typeof j.cuda.available, 'boolean');
 });
 
-test('i3d demo trains the tiny model end to end and it learns motion', () => {
-  const r = i3d('demo', '--json');
-  assert.equal(r.status, 0, r.stderr);
-  const j = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { firstLoss: number; lastLoss: number; heldOutAccuracy: number };
-  assert.ok(j.lastLoss < j.firstLoss / 2, `loss ${j.firstLoss} -> ${j.lastLoss}`);
-  assert.ok(j.heldOutAccuracy >= 0.9, `held-out accuracy ${j.heldOutAccuracy}`);
+test('i3d demo runs the whole job on generated videos: data, training, checkpoints, held-out evaluation, report', () => {
+  const out = mkdtempSync(join(tmpdir(), 'i3d-demo-'));
+  try {
+    const r = i3d('demo', '--json', '--out', out, '--videos', '6', '--test-videos', '2', '--epochs', '2');
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout.trim().split('\n').pop() as string) as {
+      heldOutAccuracy: number;
+      testVideos: number;
+      bestEpoch: number;
+      report: string;
+      model: string;
+    };
+    assert.equal(j.testVideos, 8);
+    assert.ok(j.heldOutAccuracy >= 0 && j.heldOutAccuracy <= 1);
+    assert.ok(j.bestEpoch >= 1 && j.bestEpoch <= 2);
+    for (const c of ['move_down', 'move_left', 'move_right', 'move_up']) {
+      assert.equal(readdirSync(join(out, 'data/train', c)).length, 6, c);
+      assert.equal(readdirSync(join(out, 'data/test', c)).length, 2, c);
+    }
+    const html = readFileSync(j.report, 'utf8');
+    assert.match(html, /Confusion matrix/);
+    assert.equal((html.match(/<svg/g) ?? []).length, 4, 'loss, accuracy, learning rate, confusion');
+    for (const f of ['best/model.safetensors', 'last/optimizer.safetensors', 'log.jsonl', 'classes.txt', 'params.json'])
+      assert.ok(existsSync(join(j.model, f)), f);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 });
 
 test('bad options exit non-zero with a message naming the option', () => {
-  const r = i3d('demo', '--steps', 'many');
+  const r = i3d('demo', '--epochs', 'many');
   assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /--steps must be a positive integer, got 'many'/);
+  assert.match(r.stderr, /--epochs must be a positive integer, got 'many'/);
   const u = i3d('frobnicate');
   assert.notEqual(u.status, 0);
   assert.match(u.stderr, /unknown command 'frobnicate'/);

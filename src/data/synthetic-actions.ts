@@ -1,6 +1,6 @@
 // A procedural action dataset for the demo and the tests: short videos in the seed's folder layout
-// (root/<class>/<video>.avi) whose classes differ only in motion. Every video shows a textured patch over a
-// textured background; the patch drifts left, right, up or down. Any single frame has the same distribution
+// (root/<class>/<video>.avi) whose classes differ only in motion. Every video shows a bright disc over a
+// darker textured background; the disc drifts left, right, up or down. Any single frame has the same distribution
 // in every class (random textures, random position), so only the motion tells the class apart.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ export interface SyntheticOptions {
   size?: number;
   /** Frames per video (default 40, 1.6 s at 25 fps). */
   frames?: number;
-  /** Pixels per frame (default 2). */
+  /** Pixels per frame (default 1.5). */
   speed?: number;
   seed?: number;
   /** Called after each video is written. */
@@ -33,7 +33,7 @@ export interface SyntheticOptions {
 /** A smooth random colour texture (w x h, RGB bytes): a few random blobs over a random base colour. */
 function texture(rng: Rng, w: number, h: number): Uint8Array {
   const out = new Uint8Array(w * h * 3);
-  const base = [0, 1, 2].map(() => 40 + rng() * 170);
+  const base = [0, 1, 2].map(() => 20 + rng() * 90);
   const blobs = Array.from({ length: 6 }, () => ({
     x: rng() * w,
     y: rng() * h,
@@ -53,25 +53,31 @@ function texture(rng: Rng, w: number, h: number): Uint8Array {
   return out;
 }
 
-/** The frames of one video: a patch moving by (dx, dy) * speed per frame over a static background, wrapping. */
-export function syntheticFrames(cls: (typeof SYNTHETIC_CLASSES)[number], seed: number, size = 64, frames = 40, speed = 2): Uint8Array[] {
+/**
+ * The frames of one video: a bright disc (random colour and size, soft edge, drawn at sub-pixel positions) moving
+ * by (dx, dy) * speed per frame over a darker static texture, wrapping around the frame.
+ */
+export function syntheticFrames(cls: (typeof SYNTHETIC_CLASSES)[number], seed: number, size = 64, frames = 40, speed = 1.5): Uint8Array[] {
   const rng = mulberry32(seed);
   const bg = texture(rng, size, size);
-  const p = Math.round(size * (0.3 + rng() * 0.15));
-  const patch = texture(rng, p, p);
+  const r = size * (0.12 + rng() * 0.08);
+  const colour = [0, 1, 2].map(() => 170 + rng() * 85);
   const [dx, dy] = MOTION[cls];
   const x0 = rng() * size;
   const y0 = rng() * size;
   const out: Uint8Array[] = [];
   for (let t = 0; t < frames; t++) {
     const f = Uint8Array.from(bg);
-    const ox = Math.round(x0 + dx * speed * t);
-    const oy = Math.round(y0 + dy * speed * t);
-    for (let y = 0; y < p; y++)
-      for (let x = 0; x < p; x++) {
-        const fx = (((ox + x) % size) + size) % size;
-        const fy = (((oy + y) % size) + size) % size;
-        for (let c = 0; c < 3; c++) f[(fy * size + fx) * 3 + c] = patch[(y * p + x) * 3 + c]!;
+    const cx = x0 + dx * speed * t;
+    const cy = y0 + dy * speed * t;
+    for (let y = 0; y < size; y++)
+      for (let x = 0; x < size; x++) {
+        // Distance on the torus, so the disc wraps around the edges.
+        const ex = ((((x - cx) % size) + size * 1.5) % size) - size / 2;
+        const ey = ((((y - cy) % size) + size * 1.5) % size) - size / 2;
+        const a = Math.min(1, Math.max(0, r - Math.hypot(ex, ey) + 0.5));
+        if (a > 0)
+          for (let c = 0; c < 3; c++) f[(y * size + x) * 3 + c] = Math.round(f[(y * size + x) * 3 + c]! * (1 - a) + colour[c]! * a);
       }
     out.push(f);
   }
@@ -86,7 +92,7 @@ export async function writeSyntheticActions(root: string, o: SyntheticOptions): 
   for (const [ci, cls] of SYNTHETIC_CLASSES.entries()) {
     mkdirSync(join(root, cls), { recursive: true });
     for (let i = 0; i < o.perClass; i++) {
-      const frames = syntheticFrames(cls, deriveSeed(o.seed ?? 0, ci, i), size, o.frames ?? 40, o.speed ?? 2);
+      const frames = syntheticFrames(cls, deriveSeed(o.seed ?? 0, ci, i), size, o.frames ?? 40, o.speed ?? 1.5);
       await writeVideo(join(root, cls, `${cls}_${String(i).padStart(3, '0')}.avi`), frames, { width: size, height: size });
       o.onVideo?.(++done, total);
     }

@@ -25,6 +25,12 @@ export const TrainParamsSchema = z
     fps: z.number().positive().describe('frames per second the videos are resampled to (official: 25)'),
     lstm: z.tuple([positiveInt, positiveInt]).describe('hidden sizes of the two LSTMs (seed: 512, 256)'),
     dropout: z.number().min(0).lt(1).describe('dropout before the dense layer'),
+    bnMomentum: z
+      .number()
+      .gt(0)
+      .lte(1)
+      .describe("batch-norm running-statistics update of a new backbone (Keras' 0.99 = 0.01; short trainings from scratch: 0.1)"),
+    flip: z.boolean().describe('random horizontal flips in training (turn off when left/right matters to the classes)'),
     batch: positiveInt.describe('videos per batch'),
     epochs: positiveInt.describe('epochs to train'),
     lr: z.tuple([rate, rate, rate]).describe('learning rates: initial, reduced, final'),
@@ -37,6 +43,10 @@ export const TrainParamsSchema = z
     validationSplit: z.number().gt(0).lt(1).describe('share of each class held out for validation (without lists)'),
     seed: z.number().int().min(0).describe('random seed (split, shuffling, augmentation, initialisation)'),
     workers: positiveInt.describe('decoding workers'),
+    frameCacheMB: z
+      .number()
+      .min(0)
+      .describe('per worker, MB of decoded videos kept in memory across epochs (0: off; for datasets that fit)'),
   })
   .strict();
 
@@ -57,6 +67,8 @@ export const DEFAULT_PARAMS: Omit<TrainParams, 'data' | 'out'> & { data: string;
   fps: 25,
   lstm: [512, 256],
   dropout: 0.5,
+  bnMomentum: 0.01,
+  flip: true,
   batch: 2,
   epochs: 20,
   lr: [0.01, 0.001, 0.0001],
@@ -66,6 +78,7 @@ export const DEFAULT_PARAMS: Omit<TrainParams, 'data' | 'out'> & { data: string;
   validationSplit: 0.2,
   seed: 42,
   workers: 2,
+  frameCacheMB: 0,
 };
 
 export class ParamsError extends Error {

@@ -17,8 +17,13 @@ import type { TrainParams } from './params.js';
 import { describeModel } from './trained-model.js';
 
 /** An I3D without its top for a backbone spec: 'random', a zoo name or a path (a top, if any, is dropped). */
-export async function loadBackbone(spec: string, stream: Stream, width: number, o: FetchOptions = {}): Promise<I3D> {
-  if (spec === RANDOM_WEIGHTS) return new I3D({ stream, includeTop: false, width });
+export async function loadBackbone(
+  spec: string,
+  stream: Stream,
+  width: number,
+  o: FetchOptions & { bnMomentum?: number } = {},
+): Promise<I3D> {
+  if (spec === RANDOM_WEIGHTS) return new I3D({ stream, includeTop: false, width, bnMomentum: o.bnMomentum ?? 0.01 });
   if (width !== 1) throw new WeightsError(`backbone ${spec}: pretrained weights need width 1 (got width ${width}); use backbone 'random'`);
   const { model } = await loadAny(await resolveWeights(spec, o));
   try {
@@ -89,7 +94,7 @@ export async function trainFromParams(p: TrainParams, o: TrainRunOptions = {}): 
   mkdirSync(p.out, { recursive: true });
   writeClassIndex(join(p.out, 'classes.txt'), classes);
   writeJsonAtomic(join(p.out, 'params.json'), p);
-  const clip = { frames: p.frames, segments: p.segments, size: p.size, resize: p.resize, fps: p.fps };
+  const clip = { frames: p.frames, segments: p.segments, size: p.size, resize: p.resize, fps: p.fps, frameCache: p.frameCacheMB * 2 ** 20 };
   const common = {
     classes: classes.length,
     batchSize: p.batch,
@@ -99,10 +104,10 @@ export async function trainFromParams(p: TrainParams, o: TrainRunOptions = {}): 
     workers: p.workers,
     ...(o.onSkip ? { onSkip: o.onSkip } : {}),
   };
-  const trainGen = new BatchGenerator({ ...common, samples: train, training: true });
+  const trainGen = new BatchGenerator({ ...common, samples: train, training: true, flip: p.flip });
   const valGen = new BatchGenerator({ ...common, samples: validation, training: false });
   manualSeed(p.seed);
-  const backbone = await loadBackbone(p.backbone, p.stream, p.width, o);
+  const backbone = await loadBackbone(p.backbone, p.stream, p.width, { ...o, bnMomentum: p.bnMomentum });
   const model = new I3DLSTM({ classes: classes.length, backbone, lstm: p.lstm, dropout: p.dropout, freezeBackbone: p.freeze });
   try {
     o.onStart?.({ classes, train: train.length, validation: validation.length, batchesPerEpoch: Math.ceil(train.length / p.batch) });

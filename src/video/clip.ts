@@ -3,6 +3,7 @@
 // seed's layout [1, T, 224, 224, 3], or [1, S, T, 224, 224, 3] with segments (I3D-LSTM).
 import { deriveSeed, mulberry32, type Rng } from '../data/rng.js';
 import { countFrames, decodeFrames } from './decode.js';
+import { frameCacheKey, getCachedVideo, putCachedVideo } from './frame-cache.js';
 import { VideoError } from './errors.js';
 import { probeVideo, type Limits, type VideoInfo } from './probe.js';
 import { segmentIndices, windowIndices, sampleIndices } from './sample.js';
@@ -36,6 +37,11 @@ export interface ClipOptions extends Limits {
   totalFrames?: number;
   /** The probe, when known. */
   info?: VideoInfo;
+  /**
+   * Byte budget of an in-memory cache of decoded videos in this process (default 0: off). With a budget, a video
+   * is decoded once, whole, and later clips of it (each with its own crop, flip and jitter) come from memory.
+   */
+  frameCache?: number;
 }
 
 export interface Clip {
@@ -77,7 +83,15 @@ export async function loadClip(file: string, o: ClipOptions): Promise<Clip> {
   const timeRng: Rng = mulberry32(deriveSeed(seed, 2));
   const jitter = o.jitter ?? cropMode === 'random';
 
-  const info = o.info ?? (await probeVideo(file, o));
+  const budget = o.frameCache ?? 0;
+  let key: string | null = null;
+  try {
+    key = budget > 0 ? frameCacheKey(file, fps) : null;
+  } catch {
+    key = null; // a missing file: the probe below reports it
+  }
+  let cached = key ? getCachedVideo(key) : undefined;
+  const info = o.info ?? cached?.info ?? (await probeVideo(file, o));
   const rs = resize === false ? info : shorterSide(info.width, info.height, resize);
   if (rs.width < size || rs.height < size)
     throw new VideoError('TOO_SMALL', file, `${rs.width}x${rs.height} frames are smaller than the ${size}x${size} crop (resize them)`);
@@ -86,10 +100,32 @@ export async function loadClip(file: string, o: ClipOptions): Promise<Clip> {
   const frameLen = size * size * 3;
   const decodeOpts = { ...o, fps, info };
 
+  if (key && !cached) {
+    const frames: Uint8Array[] = [];
+    for await (const f of decodeFrames(file, decodeOpts)) frames.push(f.data);
+    cached = { frames, info, bytes: frames.reduce((n, f) => n + f.length, 0) };
+    putCachedVideo(key, cached, budget);
+  }
+
   let data: Float32Array;
   let indices: number[];
   let total: number;
-  if (all) {
+  if (cached) {
+    const frames = cached.frames;
+    total = frames.length;
+    if (!total) throw new VideoError('NO_FRAMES', file, 'the video stream decodes to no frames');
+    if (all) indices = frames.map((_, i) => i);
+    else {
+      const so = { mode: jitter ? 'random' : 'even', rng: timeRng } as const;
+      indices = S
+        ? segmentIndices(total, S, T, so).flat()
+        : temporal === 'spread'
+          ? sampleIndices(total, T, so)
+          : windowIndices(total, T, so);
+    }
+    data = new Float32Array(indices.length * frameLen);
+    indices.forEach((f, k) => resizer.run(frames[f]!, data, k * frameLen, 2 / 255, -1));
+  } else if (all) {
     const parts: Float32Array[] = [];
     for await (const f of decodeFrames(file, decodeOpts)) parts.push(resizer.run(f.data, new Float32Array(frameLen), 0, 2 / 255, -1));
     total = parts.length;

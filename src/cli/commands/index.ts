@@ -6,11 +6,13 @@ import { registerDemo } from './demo.js';
 import { registerDoctor } from './doctor.js';
 import { registerFlow } from './flow.js';
 import { registerPredict } from './predict.js';
+import { registerTrain } from './train.js';
 import { registerPreprocess } from './preprocess.js';
 
 export function registerCommands(program: Command): void {
   registerDemo(program);
   registerPredict(program);
+  registerTrain(program);
   registerConvert(program);
   registerPreprocess(program);
   registerFlow(program);

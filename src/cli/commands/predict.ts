@@ -1,7 +1,8 @@
 // `i3d predict`: classify a clip with I3D (one stream, or RGB + flow).
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { formatPrediction } from '../../inference/classify.js';
 import { predict, RANDOM_WEIGHTS } from '../../inference/predict.js';
+import { predictTrained } from '../../train/evaluate.js';
 import { ZOO } from '../../weights/zoo.js';
 import { positiveInt } from '../options.js';
 import { downloadBars } from '../progress.js';
@@ -15,6 +16,17 @@ interface PredictFlags {
   json?: boolean;
   size: number;
   resize: number | false;
+  model?: string;
+  window?: number;
+  stride?: number;
+}
+
+function seconds(name: string) {
+  return (value: string): number => {
+    const x = Number(value);
+    if (!(x > 0)) throw new InvalidArgumentError(`${name} must be a positive number of seconds, got '${value}'.`);
+    return x;
+  };
 }
 
 export function registerPredict(program: Command): void {
@@ -34,9 +46,29 @@ export function registerPredict(program: Command): void {
     .option('--size <px>', 'video input: crop side', positiveInt('--size'), 224)
     .option('--resize <px>', 'video input: shorter side before the centre crop', positiveInt('--resize'), 256)
     .option('--no-resize', 'video input: frames are already preprocessed (e.g. the official sample GIF): crop only')
+    .option('--model <dir>', 'a trained I3D-LSTM (i3d train output folder or checkpoint) instead of the I3D weights')
+    .option('--window <s>', 'with --model: one prediction per window of this many seconds (long videos)', seconds('--window'))
+    .option('--stride <s>', 'with --window: seconds between window starts (default: the window)', seconds('--stride'))
     .option('--json', 'print {"logits": [...], "top": [{"index", "label", "probability", "logit"}]}')
     .addHelpText('after', `\nZoo names: ${[...ZOO.keys()].join(', ')}`)
     .action(async (input: string, o: PredictFlags) => {
+      if (o.model) {
+        const r = await predictTrained(o.model, input, {
+          top: o.top,
+          ...(o.window ? { window: o.window } : {}),
+          ...(o.stride ? { stride: o.stride } : {}),
+        });
+        if (o.json)
+          console.log(JSON.stringify(r.windows ? { windows: r.windows } : { logits: r.prediction!.logits, top: r.prediction!.top }));
+        else if (r.windows)
+          for (const w of r.windows)
+            console.log(
+              `${w.start.toFixed(2)}-${w.end.toFixed(2)} s: ${w.top.map((t) => `${t.label} ${t.probability.toFixed(3)}`).join(', ')}`,
+            );
+        else console.log(r.prediction!.top.map((t) => `${t.probability.toPrecision(7)} ${t.logit.toPrecision(7)} ${t.label}`).join('\n'));
+        return;
+      }
+      if (o.window || o.stride) throw new Error('--window and --stride need --model (a trained I3D-LSTM)');
       const bars = downloadBars();
       try {
         const r = await predict(input, {

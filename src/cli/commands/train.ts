@@ -1,0 +1,222 @@
+// `i3d init`, `i3d train` and `i3d evaluate`: the seed's training recipe from a parameters file and/or flags.
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import cliProgress from 'cli-progress';
+import { defaultParamsYaml, readParamsFile, validateParams, type TrainParams } from '../../train/params.js';
+import { trainFromParams } from '../../train/run.js';
+import { evaluateFolder } from '../../train/evaluate.js';
+import { writeReport } from '../../train/report.js';
+import { readCheckpointMeta } from '../../train/checkpoint.js';
+import { positiveInt } from '../options.js';
+import { downloadBars } from '../progress.js';
+
+function numberList(name: string, n: number) {
+  return (value: string): number[] => {
+    const xs = value.split(',').map((s) => Number(s.trim()));
+    if (xs.length !== n || xs.some((x) => !Number.isFinite(x)))
+      throw new InvalidArgumentError(`${name} takes ${n} comma-separated numbers, got '${value}'.`);
+    return xs;
+  };
+}
+
+function num(name: string) {
+  return (value: string): number => {
+    const x = Number(value);
+    if (!Number.isFinite(x)) throw new InvalidArgumentError(`${name} must be a number, got '${value}'.`);
+    return x;
+  };
+}
+
+/** Flag name -> parameter name (flags override the file). */
+const FLAGS: [string, keyof TrainParams, string, ((v: string) => unknown)?][] = [
+  ['--data <dir>', 'data', 'dataset folder (data/<class>/<video>)'],
+  ['--out <dir>', 'out', 'output folder (checkpoints, log, report)'],
+  ['--train-list <file>', 'trainList', 'UCF101-style train list, instead of a random split'],
+  ['--test-list <file>', 'testList', 'UCF101-style test list, used for validation'],
+  ['--stream <rgb|flow>', 'stream', 'input stream'],
+  ['--backbone <name|path>', 'backbone', "I3D weights: zoo name, path, or 'random'"],
+  ['--width <x>', 'width', 'I3D channel multiplier (1 = official)', num('--width')],
+  ['--segments <n>', 'segments', 'segments per video', positiveInt('--segments')],
+  ['--frames <n>', 'frames', 'frames per segment', positiveInt('--frames')],
+  ['--size <px>', 'size', 'crop size', positiveInt('--size')],
+  ['--resize <px>', 'resize', 'shorter side before cropping', positiveInt('--resize')],
+  ['--fps <n>', 'fps', 'frame rate of sampling', num('--fps')],
+  ['--lstm <a,b>', 'lstm', 'LSTM sizes', numberList('--lstm', 2)],
+  ['--dropout <p>', 'dropout', 'dropout before the dense layer', num('--dropout')],
+  ['--bn-momentum <x>', 'bnMomentum', 'batch-norm statistics update of a new backbone', num('--bn-momentum')],
+  ['--batch <n>', 'batch', 'videos per batch', positiveInt('--batch')],
+  ['--epochs <n>', 'epochs', 'epochs', positiveInt('--epochs')],
+  ['--lr <a,b,c>', 'lr', 'learning rates: initial, reduced, final', numberList('--lr', 3)],
+  ['--lr-epochs <a,b>', 'lrEpochs', 'last epoch of the initial and of the reduced rate', numberList('--lr-epochs', 2)],
+  ['--momentum <x>', 'momentum', 'SGD momentum', num('--momentum')],
+  ['--weight-decay <x>', 'weightDecay', 'L2 weight decay', num('--weight-decay')],
+  ['--validation-split <x>', 'validationSplit', 'share held out per class', num('--validation-split')],
+  ['--seed <n>', 'seed', 'random seed', num('--seed')],
+  ['--workers <n>', 'workers', 'decoding workers', positiveInt('--workers')],
+  ['--frame-cache <mb>', 'frameCacheMB', 'MB of decoded videos kept in memory per worker (0: off)', num('--frame-cache')],
+];
+
+/** The effective parameters: defaults <- config file <- flags. */
+export function paramsFromCli(o: Record<string, unknown>): TrainParams {
+  const raw: Record<string, unknown> = o.config ? readParamsFile(String(o.config)) : {};
+  for (const [, key] of FLAGS) if (o[key] !== undefined) raw[key] = o[key];
+  if (o.freeze !== undefined) raw.freeze = o.freeze;
+  if (o.flip === false) raw.flip = false;
+  const source = o.config ? `${String(o.config)} (with command-line overrides)` : 'the command line';
+  if (raw.data === undefined || raw.out === undefined) {
+    const missing = ['data', 'out'].filter((k) => raw[k] === undefined);
+    throw new Error(
+      `${source}: ${missing.map((k) => `--${k}`).join(' and ')} ${missing.length > 1 ? 'are' : 'is'} required (or set in --config)`,
+    );
+  }
+  return validateParams(raw, source);
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+export function registerTrain(program: Command): void {
+  program
+    .command('init')
+    .description('write a commented default parameters file for `i3d train --config`')
+    .argument('[file]', 'where to write it', 'i3d.yaml')
+    .option('--force', 'overwrite an existing file')
+    .action((file: string, o: { force?: boolean }) => {
+      if (existsSync(file) && !o.force) throw new Error(`${file} exists; pass --force to overwrite it`);
+      writeFileSync(`${file}.tmp`, defaultParamsYaml());
+      renameSync(`${file}.tmp`, file);
+      console.log(`wrote ${file}; edit it, then: i3d train --config ${file}`);
+    });
+
+  const train = program
+    .command('train')
+    .description("train an I3D-LSTM on a folder of videos (data/<class>/<video>) with the seed's recipe")
+    .option('--config <file>', 'parameters file (.yaml or .json; see i3d init)');
+  for (const [flag, , help, parse] of FLAGS) {
+    if (parse) train.option(flag, help, parse);
+    else train.option(flag, help);
+  }
+  train
+    .option('--freeze', 'freeze the backbone (weights and batch-norm statistics)')
+    .option('--no-flip', 'no random horizontal flips (when left/right matters)')
+    .option('--resume', 'continue from <out>/last (weights, momentum, epoch, schedule, best metric)')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: Record<string, unknown>) => {
+      const p = paramsFromCli(o);
+      const tty = Boolean(process.stderr.isTTY) && !o.json;
+      const bar = tty
+        ? new cliProgress.SingleBar(
+            {
+              format: 'epoch {epoch} [{bar}] {value}/{total} batches | loss {loss} | lr {lr} | ETA {eta}s',
+              hideCursor: true,
+              stream: process.stderr,
+            },
+            cliProgress.Presets.shades_classic,
+          )
+        : null;
+      const downloads = downloadBars();
+      let started = 0;
+      try {
+        const r = await trainFromParams(p, {
+          resume: Boolean(o.resume),
+          onProgress: downloads.onProgress,
+          onSkip: (path, e) => process.stderr.write(`i3d: skipping ${path}: ${e.message}\n`),
+          onStart: (i) => {
+            if (!o.json)
+              console.log(
+                `${i.classes.length} classes, ${i.train} training and ${i.validation} validation videos, ${i.batchesPerEpoch} batches per epoch`,
+              );
+          },
+          onBatch: (b) => {
+            if (!bar) return;
+            if (b.batch === 1) {
+              if (started) bar.stop();
+              bar.start(b.batches, 0, { epoch: b.epoch, loss: '-', lr: b.lr });
+              started = b.epoch;
+            }
+            bar.update(b.batch, { loss: b.loss.toFixed(4) });
+          },
+          onEpoch: (e) => {
+            bar?.stop();
+            started = 0;
+            if (!o.json)
+              console.log(
+                `epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, accuracy ${pct(e.accuracy)}; validation loss ${e.valLoss.toFixed(4)}, ` +
+                  `accuracy ${pct(e.valAccuracy)}${e.improved ? ' (best so far, saved)' : ''} [${e.seconds.toFixed(1)} s]`,
+              );
+          },
+        });
+        const report = r.lastValidation
+          ? await writeReport(p.out, {
+              title: `I3D-LSTM training: ${p.out}`,
+              history: r.history,
+              metrics: r.lastValidation,
+              classes: r.classes,
+              notes: [`data: ${p.data}`],
+            })
+          : null;
+        const summary = {
+          bestValAccuracy: r.bestValAccuracy,
+          bestEpoch: r.bestEpoch,
+          epochs: r.epoch,
+          out: p.out,
+          report,
+          skipped: r.skipped,
+        };
+        if (o.json) console.log(JSON.stringify(summary));
+        else
+          console.log(
+            `best validation accuracy ${pct(r.bestValAccuracy)} at epoch ${r.bestEpoch}; model in ${join(p.out, 'best')}${report ? `; report ${report}` : ''}`,
+          );
+      } finally {
+        bar?.stop();
+        downloads.stop();
+      }
+    });
+
+  program
+    .command('evaluate')
+    .description('evaluate a trained I3D-LSTM on a folder of class folders')
+    .requiredOption('--model <dir>', 'a training output folder (uses best/) or a checkpoint folder')
+    .requiredOption('--data <dir>', "videos in <class>/<video> folders named as the model's classes")
+    .option('--batch <n>', 'videos per batch', positiveInt('--batch'), 4)
+    .option('--workers <n>', 'decoding workers', positiveInt('--workers'), 2)
+    .option('--report <dir>', 'also write report.html (confusion matrix, per-class table) into this folder')
+    .option('--json', 'print {"top1", "top5", "meanClassAccuracy", "confusion", "perClass", ...}')
+    .action(async (o: { model: string; data: string; batch: number; workers: number; report?: string; json?: boolean }) => {
+      const r = await evaluateFolder(o.model, o.data, {
+        batch: o.batch,
+        workers: o.workers,
+        onSkip: (path, e) => process.stderr.write(`i3d: skipping ${path}: ${e.message}\n`),
+      });
+      const m = r.metrics;
+      if (o.report) {
+        const history = readCheckpointMeta<unknown, unknown>(r.model).trainer.history;
+        await writeReport(o.report, { title: `Evaluation of ${r.model} on ${o.data}`, history, metrics: m, classes: r.classes });
+      }
+      if (o.json) {
+        const perClass = r.classes.map((c, i) => ({ class: c, ...m.perClass[i]! }));
+        console.log(
+          JSON.stringify({
+            top1: m.top1,
+            top5: m.top5,
+            meanClassAccuracy: m.meanClassAccuracy,
+            count: m.count,
+            confusion: m.confusion,
+            perClass,
+            classes: r.classes,
+            skipped: r.skipped,
+          }),
+        );
+        return;
+      }
+      console.log(`${m.count} videos: top-1 ${pct(m.top1)}, top-5 ${pct(m.top5)}, mean class accuracy ${pct(m.meanClassAccuracy)}`);
+      const w = Math.max(5, ...r.classes.map((c) => c.length));
+      console.log(`\n${'class'.padEnd(w)}  videos  top-1`);
+      r.classes.forEach((c, i) =>
+        console.log(`${c.padEnd(w)}  ${String(m.perClass[i]!.support).padStart(6)}  ${pct(m.perClass[i]!.accuracy).padStart(6)}`),
+      );
+      console.log(`\nconfusion (rows: true class, columns: predicted, in the order above)`);
+      for (const row of m.confusion) console.log(row.map((x) => String(x).padStart(4)).join(''));
+    });
+}

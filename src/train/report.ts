@@ -1,0 +1,128 @@
+// The training report: loss, accuracy and learning-rate curves and the confusion matrix as SVG images (drawn by
+// Vega-Lite), with a per-class table, in one self-contained HTML page.
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import type { EpochRecord } from './checkpoint.js';
+import type { ClassificationMetrics } from './metrics.js';
+
+async function svg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+function curve(title: string, rows: { epoch: number; value: number; series: string }[], yTitle: string, log = false): TopLevelSpec {
+  return {
+    title,
+    width: 360,
+    height: 220,
+    data: { values: rows },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
+      y: { field: 'value', type: 'quantitative', title: yTitle, ...(log ? { scale: { type: 'log' } } : {}) },
+      color: { field: 'series', type: 'nominal', title: null },
+    },
+  };
+}
+
+function confusionSpec(m: ClassificationMetrics, classes: readonly string[]): TopLevelSpec {
+  const values = m.confusion.flatMap((row, t) => row.map((count, p) => ({ truth: classes[t], predicted: classes[p], count })));
+  const side = Math.max(160, Math.min(640, 28 * classes.length));
+  return {
+    title: 'Confusion matrix (validation)',
+    width: side,
+    height: side,
+    data: { values },
+    encoding: {
+      x: { field: 'predicted', type: 'nominal', sort: [...classes], title: 'predicted' },
+      y: { field: 'truth', type: 'nominal', sort: [...classes], title: 'true class' },
+    },
+    layer: [
+      { mark: 'rect', encoding: { color: { field: 'count', type: 'quantitative', scale: { scheme: 'blues' }, title: 'videos' } } },
+      ...(classes.length <= 30
+        ? [{ mark: { type: 'text' as const, fontSize: 11 }, encoding: { text: { field: 'count', type: 'quantitative' as const } } }]
+        : []),
+    ],
+  };
+}
+
+const escape = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '-');
+
+export interface ReportInput {
+  title: string;
+  history: EpochRecord[];
+  /** Metrics of the evaluated model (validation or test). */
+  metrics: ClassificationMetrics;
+  classes: readonly string[];
+  /** Free lines shown under the title (parameters, paths). */
+  notes?: string[];
+}
+
+/** Writes `report.html` into `dir` (atomically) and returns its path. */
+export async function writeReport(dir: string, r: ReportInput): Promise<string> {
+  const h = r.history;
+  const images: string[] = [];
+  if (h.length) {
+    images.push(
+      await svg(
+        curve(
+          'Loss',
+          h.flatMap((e) => [
+            { epoch: e.epoch, value: e.loss, series: 'training' },
+            { epoch: e.epoch, value: e.valLoss, series: 'validation' },
+          ]),
+          'cross-entropy',
+        ),
+      ),
+      await svg(
+        curve(
+          'Accuracy',
+          h.flatMap((e) => [
+            { epoch: e.epoch, value: e.accuracy, series: 'training' },
+            { epoch: e.epoch, value: e.valAccuracy, series: 'validation' },
+          ]),
+          'top-1 accuracy',
+        ),
+      ),
+      await svg(
+        curve(
+          'Learning rate',
+          h.map((e) => ({ epoch: e.epoch, value: e.lr, series: 'SGD' })),
+          'learning rate',
+          true,
+        ),
+      ),
+    );
+  }
+  images.push(await svg(confusionSpec(r.metrics, r.classes)));
+  const m = r.metrics;
+  const rows = r.classes
+    .map((c, i) => `<tr><td>${escape(c)}</td><td>${m.perClass[i]!.support}</td><td>${pct(m.perClass[i]!.accuracy)}</td></tr>`)
+    .join('\n');
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escape(r.title)}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}figure{display:inline-block;margin:0 1em 1em 0}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}td:first-child{text-align:left}</style>
+</head><body>
+<h1>${escape(r.title)}</h1>
+${(r.notes ?? []).map((n) => `<p>${escape(n)}</p>`).join('\n')}
+<p>Top-1 ${pct(m.top1)} · top-5 ${pct(m.top5)} · mean class accuracy ${pct(m.meanClassAccuracy)} · ${m.count} videos</p>
+${images.map((s) => `<figure>${s}</figure>`).join('\n')}
+<h2>Per class</h2>
+<table><tr><th>class</th><th>videos</th><th>top-1</th></tr>
+${rows}
+</table>
+</body></html>
+`;
+  const path = join(dir, 'report.html');
+  writeFileSync(`${path}.tmp`, html);
+  renameSync(`${path}.tmp`, path);
+  return path;
+}
