@@ -102,3 +102,5 @@ export type { RgbFrame, FramesToFlowOptions, VideoFlowOptions, VideoFlow } from 
 export * from './train/evaluate.js';
 export * from './train/report.js';
 export * from './train/demo.js';
+export * from './video/encode.js';
+export * from './video/frame-cache.js';

@@ -1,6 +1,6 @@
 // The training report: loss, accuracy and learning-rate curves and the confusion matrix as SVG images (drawn by
 // Vega-Lite), with a per-class table, in one self-contained HTML page.
-import { renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
@@ -121,6 +121,7 @@ ${rows}
 </table>
 </body></html>
 `;
+  mkdirSync(dir, { recursive: true });
   const path = join(dir, 'report.html');
   writeFileSync(`${path}.tmp`, html);
   renameSync(`${path}.tmp`, path);

@@ -1,0 +1,131 @@
+// The training commands on a small generated dataset: i3d init, train (config file + flag overrides, --json,
+// --resume), evaluate (--json, --report), predict --model (whole video and --window/--stride), and bad parameters.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { writeSyntheticActions, writeVideo, syntheticFrames } from '../src/index.js';
+import { ROOT } from './helpers.js';
+
+const BIN = join(ROOT, 'dist/src/cli/main.js');
+let dir = '';
+
+function i3d(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: dir });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'i3d-train-cli-'));
+  await writeSyntheticActions(join(dir, 'train'), { perClass: 5, seed: 3, frames: 24 });
+  await writeSyntheticActions(join(dir, 'test'), { perClass: 2, seed: 4, frames: 24 });
+  // A longer video for windowed prediction: 3 s at 25 fps.
+  await writeVideo(join(dir, 'long.avi'), syntheticFrames('move_left', 9, 64, 75), { width: 64, height: 64 });
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const SMALL = ['--backbone', 'random', '--width', '0.0625', '--segments', '2', '--frames', '8', '--size', '32', '--resize', '40'];
+const SMALL2 = ['--lstm', '16,8', '--batch', '4', '--lr', '0.05,0.02,0.01', '--lr-epochs', '1,2', '--workers', '1', '--no-flip'];
+
+test('i3d init writes a commented parameters file that train reads; flags override it; resume continues', async () => {
+  let r = await i3d('init', 'params.yaml');
+  assert.equal(r.status, 0, r.stderr);
+  const yaml = readFileSync(join(dir, 'params.yaml'), 'utf8');
+  assert.match(yaml, /^# learning rates: initial, reduced, final\nlr: \[0\.01, 0\.001, 0\.0001\]$/m);
+  assert.match(yaml, /^lrEpochs: \[10, 15\]$/m);
+  r = await i3d('init', 'params.yaml');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /params\.yaml exists; pass --force/);
+  writeFileSync(join(dir, 'params.yaml'), yaml.replace(/^data: .*$/m, 'data: train').replace(/^epochs: .*$/m, 'epochs: 2'));
+  r = await i3d('train', '--config', 'params.yaml', '--out', 'run', ...SMALL, ...SMALL2, '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { epochs: number; bestEpoch: number; report: string; out: string };
+  assert.equal(j.epochs, 2);
+  assert.ok(existsSync(join(dir, j.report)), j.report);
+  const saved = JSON.parse(readFileSync(join(dir, 'run/params.json'), 'utf8')) as Record<string, unknown>;
+  assert.equal(saved.epochs, 2, 'from the file');
+  assert.equal(saved.width, 0.0625, 'from a flag');
+  assert.deepEqual(saved.lr, [0.05, 0.02, 0.01]);
+  assert.equal(saved.flip, false);
+  const best = JSON.parse(readFileSync(join(dir, 'run/best/state.json'), 'utf8')) as { params: { width: number } };
+  assert.equal(best.params.width, 0.0625, 'the effective parameters are saved beside the checkpoint');
+  r = await i3d('train', '--config', 'params.yaml', '--out', 'run', ...SMALL, ...SMALL2, '--epochs', '3', '--resume');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /epoch 3: loss/);
+  assert.doesNotMatch(r.stdout, /epoch 1: loss/, 'epochs 1 and 2 are not run again');
+  const log = readFileSync(join(dir, 'run/log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; epoch?: number });
+  assert.deepEqual(
+    log.filter((l) => l.type === 'epoch').map((l) => l.epoch),
+    [1, 2, 3],
+  );
+  assert.ok(log.some((l) => l.type === 'resume'));
+});
+
+test('i3d evaluate and predict --model use the trained model', async () => {
+  let r = await i3d('evaluate', '--model', 'run', '--data', 'test', '--json', '--report', 'eval');
+  assert.equal(r.status, 0, r.stderr);
+  const e = JSON.parse(r.stdout) as { top1: number; top5: number; meanClassAccuracy: number; count: number; confusion: number[][] };
+  assert.equal(e.count, 8);
+  assert.equal(e.top5, 1, 'top-5 of 4 classes is always right');
+  assert.ok(e.top1 >= 0 && e.top1 <= 1 && e.meanClassAccuracy >= 0 && e.meanClassAccuracy <= 1);
+  assert.equal(
+    e.confusion.flat().reduce((a, b) => a + b, 0),
+    8,
+  );
+  assert.ok(existsSync(join(dir, 'eval/report.html')));
+  r = await i3d('evaluate', '--model', 'run', '--data', 'test');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /8 videos: top-1 \d+\.\d%, top-5 100\.0%, mean class accuracy/);
+  r = await i3d('predict', '--model', 'run', join(dir, 'test/move_up/move_up_000.avi'), '--json', '--top', '2');
+  assert.equal(r.status, 0, r.stderr);
+  const p = JSON.parse(r.stdout) as { top: { label: string; probability: number }[] };
+  assert.equal(p.top.length, 2);
+  assert.ok(['move_down', 'move_left', 'move_right', 'move_up'].includes(p.top[0]!.label));
+  r = await i3d('predict', '--model', 'run', 'long.avi', '--window', '1', '--stride', '0.4', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const w = (JSON.parse(r.stdout) as { windows: { start: number; end: number; top: unknown[] }[] }).windows;
+  assert.deepEqual(
+    w.map((x) => [x.start, x.end]),
+    [
+      [0, 1],
+      [0.4, 1.4],
+      [0.8, 1.8],
+      [1.2, 2.2],
+      [1.6, 2.6],
+      [2, 3],
+    ],
+  );
+});
+
+test('bad parameters and models are refused with the field or file named', async () => {
+  writeFileSync(join(dir, 'bad.yaml'), 'data: train\nout: runbad\nlr: [0.1, 0.01]\nsegmentz: 3\n');
+  let r = await i3d('train', '--config', 'bad.yaml');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /bad\.yaml \(with command-line overrides\): 'lr': .*; '\(top\)': Unrecognized key: "segmentz"/);
+  r = await i3d('train', '--data', 'train');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--out is required/);
+  r = await i3d('train', '--data', 'train', '--out', 'r2', '--size', '64', '--resize', '48');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /'resize' \(48\) must be at least 'size' \(64\)/);
+  r = await i3d('train', '--data', 'train', '--out', 'r3', '--lr', '0.1,0.2');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--lr takes 3 comma-separated numbers, got '0\.1,0\.2'/);
+  r = await i3d('evaluate', '--model', 'nowhere', '--data', 'test');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /nowhere: not a trained model/);
+  r = await i3d('predict', 'long.avi', '--weights', 'random', '--window', '1');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--window and --stride need --model/);
+});
