@@ -14,7 +14,7 @@ let dir = '';
 
 function i3d(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: dir });
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, I3D_CACHE_DIR: join(dir, 'cache') } });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -86,7 +86,7 @@ test('i3d evaluate and predict --model use the trained model', async () => {
   assert.ok(existsSync(join(dir, 'eval/report.html')));
   r = await i3d('evaluate', '--model', 'run', '--data', 'test');
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /8 videos: top-1 \d+\.\d%, top-5 100\.0%, mean class accuracy/);
+  assert.match(r.stdout, /rgb, 8 videos: top-1 \d+\.\d%, top-5 100\.0%, mean class accuracy/);
   r = await i3d('predict', '--model', 'run', join(dir, 'test/move_up/move_up_000.avi'), '--json', '--top', '2');
   assert.equal(r.status, 0, r.stderr);
   const p = JSON.parse(r.stdout) as { top: { label: string; probability: number }[] };
@@ -108,6 +108,26 @@ test('i3d evaluate and predict --model use the trained model', async () => {
   );
 });
 
+test('the flow stream trains on TV-L1 flow, and two-stream evaluation and prediction average the logits', async () => {
+  let r = await i3d('train', '--data', 'train', '--out', 'flowrun', '--stream', 'flow', ...SMALL, ...SMALL2, '--epochs', '1', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const state = JSON.parse(readFileSync(join(dir, 'flowrun/best/state.json'), 'utf8')) as { model: { stream: string } };
+  assert.equal(state.model.stream, 'flow');
+  r = await i3d('evaluate', '--model', 'run', '--flow-model', 'flowrun', '--data', 'test', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const e = JSON.parse(r.stdout) as { streams: string[]; count: number };
+  assert.deepEqual(e.streams, ['rgb', 'flow']);
+  assert.equal(e.count, 8);
+  const video = join(dir, 'test/move_left/move_left_000.avi');
+  const one = async (...extra: string[]) => {
+    const x = await i3d('predict', '--model', ...extra, video, '--json', '--top', '4');
+    assert.equal(x.status, 0, x.stderr);
+    return new Map((JSON.parse(x.stdout) as { top: { label: string; logit: number }[] }).top.map((t) => [t.label, t.logit]));
+  };
+  const [rgb, flow, both] = [await one('run'), await one('flowrun'), await one('run', '--flow-model', 'flowrun')];
+  for (const [label, logit] of both) assert.ok(Math.abs(logit - (rgb.get(label)! + flow.get(label)!) / 2) < 1e-5, label);
+});
+
 test('bad parameters and models are refused with the field or file named', async () => {
   writeFileSync(join(dir, 'bad.yaml'), 'data: train\nout: runbad\nlr: [0.1, 0.01]\nsegmentz: 3\n');
   let r = await i3d('train', '--config', 'bad.yaml');
@@ -127,5 +147,5 @@ test('bad parameters and models are refused with the field or file named', async
   assert.match(r.stderr, /nowhere: not a trained model/);
   r = await i3d('predict', 'long.avi', '--weights', 'random', '--window', '1');
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /--window and --stride need --model/);
+  assert.match(r.stderr, /--window, --stride and --flow-model need --model/);
 });

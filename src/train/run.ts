@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { BatchGenerator, type Batch } from '../data/generator.js';
 import { readSplitList, scanFolder, stratifiedSplit, writeClassIndex, type Dataset, type Sample } from '../data/dataset.js';
 import { I3D } from '../models/i3d.js';
+import { clipLoaderModule } from '../video/stream-clip.js';
 import { I3DLSTM } from '../models/i3d-lstm.js';
 import { manualSeed } from '../runtime.js';
 import { noGrad, scope } from '../tensor/context.js';
@@ -95,7 +96,9 @@ export async function trainFromParams(p: TrainParams, o: TrainRunOptions = {}): 
   writeClassIndex(join(p.out, 'classes.txt'), classes);
   writeJsonAtomic(join(p.out, 'params.json'), p);
   const clip = { frames: p.frames, segments: p.segments, size: p.size, resize: p.resize, fps: p.fps, frameCache: p.frameCacheMB * 2 ** 20 };
+  const loader = clipLoaderModule(p.stream);
   const common = {
+    ...(loader ? { loaderModule: loader } : {}),
     classes: classes.length,
     batchSize: p.batch,
     clip,

@@ -46,6 +46,14 @@ export function resolveModelDir(dir: string): string {
   );
 }
 
+/** A trained model's description (classes, stream, clip geometry) without loading its weights. */
+export function readTrainedDescription(dir: string): I3DLSTMDescription {
+  const at = resolveModelDir(dir);
+  const d = readCheckpointMeta<TrainParams, I3DLSTMDescription>(at).model;
+  if (d?.kind !== 'i3d-lstm') throw new WeightsError(`${at}: state.json does not describe an I3D-LSTM`);
+  return d;
+}
+
 /** Loads a trained I3D-LSTM (eval mode) and its description. */
 export function loadTrainedModel(dir: string): { model: I3DLSTM; description: I3DLSTMDescription; dir: string } {
   const at = resolveModelDir(dir);

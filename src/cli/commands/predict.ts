@@ -17,6 +17,7 @@ interface PredictFlags {
   size: number;
   resize: number | false;
   model?: string;
+  flowModel?: string;
   window?: number;
   stride?: number;
 }
@@ -47,6 +48,7 @@ export function registerPredict(program: Command): void {
     .option('--resize <px>', 'video input: shorter side before the centre crop', positiveInt('--resize'), 256)
     .option('--no-resize', 'video input: frames are already preprocessed (e.g. the official sample GIF): crop only')
     .option('--model <dir>', 'a trained I3D-LSTM (i3d train output folder or checkpoint) instead of the I3D weights')
+    .option('--flow-model <dir>', 'with --model: a trained flow-stream model of the same classes (two-stream, logits averaged)')
     .option('--window <s>', 'with --model: one prediction per window of this many seconds (long videos)', seconds('--window'))
     .option('--stride <s>', 'with --window: seconds between window starts (default: the window)', seconds('--stride'))
     .option('--json', 'print {"logits": [...], "top": [{"index", "label", "probability", "logit"}]}')
@@ -57,6 +59,7 @@ export function registerPredict(program: Command): void {
           top: o.top,
           ...(o.window ? { window: o.window } : {}),
           ...(o.stride ? { stride: o.stride } : {}),
+          ...(o.flowModel ? { flowModel: o.flowModel } : {}),
         });
         if (o.json)
           console.log(JSON.stringify(r.windows ? { windows: r.windows } : { logits: r.prediction!.logits, top: r.prediction!.top }));
@@ -68,7 +71,7 @@ export function registerPredict(program: Command): void {
         else console.log(r.prediction!.top.map((t) => `${t.probability.toPrecision(7)} ${t.logit.toPrecision(7)} ${t.label}`).join('\n'));
         return;
       }
-      if (o.window || o.stride) throw new Error('--window and --stride need --model (a trained I3D-LSTM)');
+      if (o.window || o.stride || o.flowModel) throw new Error('--window, --stride and --flow-model need --model (a trained I3D-LSTM)');
       const bars = downloadBars();
       try {
         const r = await predict(input, {

@@ -181,42 +181,49 @@ export function registerTrain(program: Command): void {
     .requiredOption('--data <dir>', "videos in <class>/<video> folders named as the model's classes")
     .option('--batch <n>', 'videos per batch', positiveInt('--batch'), 4)
     .option('--workers <n>', 'decoding workers', positiveInt('--workers'), 2)
+    .option('--flow-model <dir>', 'a trained flow-stream model of the same classes: two-stream, logits averaged')
     .option('--report <dir>', 'also write report.html (confusion matrix, per-class table) into this folder')
     .option('--json', 'print {"top1", "top5", "meanClassAccuracy", "confusion", "perClass", ...}')
-    .action(async (o: { model: string; data: string; batch: number; workers: number; report?: string; json?: boolean }) => {
-      const r = await evaluateFolder(o.model, o.data, {
-        batch: o.batch,
-        workers: o.workers,
-        onSkip: (path, e) => process.stderr.write(`i3d: skipping ${path}: ${e.message}\n`),
-      });
-      const m = r.metrics;
-      if (o.report) {
-        const history = readCheckpointMeta<unknown, unknown>(r.model).trainer.history;
-        await writeReport(o.report, { title: `Evaluation of ${r.model} on ${o.data}`, history, metrics: m, classes: r.classes });
-      }
-      if (o.json) {
-        const perClass = r.classes.map((c, i) => ({ class: c, ...m.perClass[i]! }));
+    .action(
+      async (o: { model: string; data: string; batch: number; workers: number; flowModel?: string; report?: string; json?: boolean }) => {
+        const r = await evaluateFolder(o.model, o.data, {
+          batch: o.batch,
+          workers: o.workers,
+          ...(o.flowModel ? { flowModel: o.flowModel } : {}),
+          onSkip: (path, e) => process.stderr.write(`i3d: skipping ${path}: ${e.message}\n`),
+        });
+        const m = r.metrics;
+        if (o.report) {
+          const history = readCheckpointMeta<unknown, unknown>(r.model).trainer.history;
+          await writeReport(o.report, { title: `Evaluation of ${r.model} on ${o.data}`, history, metrics: m, classes: r.classes });
+        }
+        if (o.json) {
+          const perClass = r.classes.map((c, i) => ({ class: c, ...m.perClass[i]! }));
+          console.log(
+            JSON.stringify({
+              top1: m.top1,
+              top5: m.top5,
+              meanClassAccuracy: m.meanClassAccuracy,
+              count: m.count,
+              streams: r.streams,
+              confusion: m.confusion,
+              perClass,
+              classes: r.classes,
+              skipped: r.skipped,
+            }),
+          );
+          return;
+        }
         console.log(
-          JSON.stringify({
-            top1: m.top1,
-            top5: m.top5,
-            meanClassAccuracy: m.meanClassAccuracy,
-            count: m.count,
-            confusion: m.confusion,
-            perClass,
-            classes: r.classes,
-            skipped: r.skipped,
-          }),
+          `${r.streams.join(' + ')}, ${m.count} videos: top-1 ${pct(m.top1)}, top-5 ${pct(m.top5)}, mean class accuracy ${pct(m.meanClassAccuracy)}`,
         );
-        return;
-      }
-      console.log(`${m.count} videos: top-1 ${pct(m.top1)}, top-5 ${pct(m.top5)}, mean class accuracy ${pct(m.meanClassAccuracy)}`);
-      const w = Math.max(5, ...r.classes.map((c) => c.length));
-      console.log(`\n${'class'.padEnd(w)}  videos  top-1`);
-      r.classes.forEach((c, i) =>
-        console.log(`${c.padEnd(w)}  ${String(m.perClass[i]!.support).padStart(6)}  ${pct(m.perClass[i]!.accuracy).padStart(6)}`),
-      );
-      console.log(`\nconfusion (rows: true class, columns: predicted, in the order above)`);
-      for (const row of m.confusion) console.log(row.map((x) => String(x).padStart(4)).join(''));
-    });
+        const w = Math.max(5, ...r.classes.map((c) => c.length));
+        console.log(`\n${'class'.padEnd(w)}  videos  top-1`);
+        r.classes.forEach((c, i) =>
+          console.log(`${c.padEnd(w)}  ${String(m.perClass[i]!.support).padStart(6)}  ${pct(m.perClass[i]!.accuracy).padStart(6)}`),
+        );
+        console.log(`\nconfusion (rows: true class, columns: predicted, in the order above)`);
+        for (const row of m.confusion) console.log(row.map((x) => String(x).padStart(4)).join(''));
+      },
+    );
 }
