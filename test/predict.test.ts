@@ -2,7 +2,7 @@
 // labels, --json and the text format of the official sample, and bad input.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -194,6 +194,43 @@ test('a video of fewer than 8 frames is looped up to the 8 frames I3D needs', as
   assert.equal((JSON.parse(r.stdout) as Json).logits.length, 400);
 });
 
+test('two-stream on a video: with --flow-weights and no --flow, the flow is computed from the video', async () => {
+  const video = join(tmp, 'twelve.mp4');
+  const made = spawnSync('ffmpeg', [
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc=size=96x64:rate=25',
+    '-frames:v',
+    '12',
+    '-pix_fmt',
+    'yuv420p',
+    video,
+  ]);
+  assert.equal(made.status, 0, String(made.stderr));
+  const args = [
+    'predict',
+    video,
+    '--weights',
+    'random',
+    '--flow-weights',
+    'random',
+    '--labels',
+    LABELS,
+    '--json',
+    '--size',
+    '64',
+    '--resize',
+    '64',
+  ];
+  const r = await i3d(args, { I3D_CACHE_DIR: join(tmp, 'flow-cache') });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as Json).logits.length, 400);
+  assert.ok(readdirSync(join(tmp, 'flow-cache/flow')).length > 0, 'the flow went to the cache');
+});
+
 test('bad input: the CLI names the file and the problem, and exits 1', async () => {
   const flow = npy.flow_top_224!;
   const rgbWeights = join(fx.dir, caseOf('rgb_top_odd_nonsquare').weights);
@@ -205,7 +242,10 @@ test('bad input: the CLI names the file and the problem, and exits 1', async () 
       ['predict', npy.rgb_top_odd_nonsquare!, '--weights', join(fx.dir, caseOf('flow_top_224').weights)],
       /these are flow weights, but the rgb stream needs rgb weights/,
     ],
-    [['predict', npy.rgb_top_odd_nonsquare!, '--weights', rgbWeights, '--flow-weights', 'random'], /--flow-weights needs --flow/],
+    [
+      ['predict', npy.rgb_top_odd_nonsquare!, '--weights', rgbWeights, '--flow-weights', 'random'],
+      /--flow-weights with a .npy clip needs --flow/,
+    ],
     [
       ['predict', npy.rgb_top_odd_nonsquare!, '--weights', 'rgb_imagenet'],
       /rgb_imagenet: neither a file, a checkpoint nor a model-zoo name/,

@@ -10,6 +10,7 @@ import { WeightsError } from '../weights/errors.js';
 import { addLogits, clipLogits, topK, type Prediction } from './classify.js';
 import { checkClip, readClipNpy, type I3DClip } from './clip-input.js';
 import { loadClip } from '../video/clip.js';
+import { loadClip as loadFlowClip } from '../video/flow-clip.js';
 import { MIN_FRAMES } from '../models/i3d.js';
 
 /** `random` stands for random weights (to try the pipeline without a download; the classes mean nothing). */
@@ -18,7 +19,7 @@ export const RANDOM_WEIGHTS = 'random';
 export interface PredictOptions extends FetchOptions, VideoInputOptions {
   /** RGB weights: a zoo name, a path, or 'random' (default 'rgb_imagenet_and_kinetics'). */
   weights?: string;
-  /** Flow weights for two-stream (default 'flow_imagenet_and_kinetics' when a flow clip is given). */
+  /** Flow weights for two-stream (default 'flow_imagenet_and_kinetics' with a flow clip); with a video input and no flow clip, the flow is computed from the video. */
   flowWeights?: string;
   /** The flow clip (.npy [1, T, H, W, 2]) for two-stream. */
   flow?: string;
@@ -45,6 +46,14 @@ export async function loadClassifier(spec: string, stream: Stream, o: FetchOptio
     throw new WeightsError(`${spec}: these are ${model.stream} weights, but the ${stream} stream needs ${stream} weights`);
   }
   return { model, ...(config?.labels ? { labels: config.labels } : {}) };
+}
+
+/** The flow clip of a video: TV-L1 on the whole video (cached), clipped and scaled as the official flow input. */
+export async function readFlowInput(path: string, o: VideoInputOptions = {}): Promise<I3DClip> {
+  const opts = { size: o.size ?? 224, resize: o.resize ?? 256, fps: o.fps ?? 25, crop: 'center' as const };
+  let clip = await loadFlowClip(path, { ...opts, frames: 'all' });
+  if (clip.shape[1]! < MIN_FRAMES) clip = await loadFlowClip(path, { ...opts, frames: MIN_FRAMES });
+  return checkClip(clip.data, clip.shape, 'flow', path);
 }
 
 /** How video files become clips: the official preprocessing (whole video at 25 fps, 256 then a 224 centre crop). */
@@ -87,9 +96,11 @@ async function labelsFor(classes: number, own: string[] | undefined, o: PredictO
 
 /** Classifies a video or .npy clip with one stream, or two when a flow clip is given. */
 export async function predict(input: string, o: PredictOptions = {}): Promise<PredictResult> {
-  if (o.flowWeights && !o.flow) throw new Error('--flow-weights needs --flow <flow clip .npy> (the flow stream input)');
+  const npyInput = input.toLowerCase().endsWith('.npy');
+  if (o.flowWeights && !o.flow && npyInput)
+    throw new Error('--flow-weights with a .npy clip needs --flow <flow clip .npy> (for a video, the flow is computed from it)');
   const rgbClip = await readRgbInput(input, o);
-  const flowClip = o.flow ? readClipNpy(o.flow, 'flow') : null;
+  const flowClip = o.flow ? readClipNpy(o.flow, 'flow') : o.flowWeights ? await readFlowInput(input, o) : null;
   const spec = o.weights ?? 'rgb_imagenet_and_kinetics';
   if (spec === RANDOM_WEIGHTS) o.warn?.('random weights: the classes below mean nothing (use --weights to load real ones)');
   const rgb = await loadClassifier(spec, 'rgb', o);

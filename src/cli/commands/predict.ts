@@ -41,7 +41,10 @@ export function registerPredict(program: Command): void {
       'rgb_imagenet_and_kinetics',
     )
     .option('--flow <npy>', 'flow clip [1, T, H, W, 2] in [-1, 1]: adds the flow stream (two-stream: logits added)')
-    .option('--flow-weights <name|path>', 'flow weights (default flow_imagenet_and_kinetics with --flow)')
+    .option(
+      '--flow-weights <name|path>',
+      'flow weights (default flow_imagenet_and_kinetics with --flow); with a video and no --flow, its TV-L1 flow is computed',
+    )
     .option('--top <k>', 'classes to list', positiveInt('--top'), 5)
     .option('--labels <file>', "class names, one per line (default: the model folder's labels, or Kinetics-400)")
     .option('--size <px>', 'video input: crop side', positiveInt('--size'), 224)
