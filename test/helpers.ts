@@ -120,3 +120,15 @@ export function i3dParityFixtures(): { dir: string; cases: I3DCase[] } {
   }
   return { dir, cases: (JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as { cases: I3DCase[] }).cases };
 }
+
+/** Relative error ||a - e|| / ||e|| of two equally long vectors. */
+export function relErr(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  assert.equal(actual.length, expected.length, 'relErr: lengths');
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < actual.length; i++) {
+    num += (actual[i]! - expected[i]!) ** 2;
+    den += expected[i]! ** 2;
+  }
+  return Math.sqrt(num / den);
+}

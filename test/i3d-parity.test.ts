@@ -11,7 +11,7 @@ import { noGrad, scope, tensor, type Tensor } from '../src/index.js';
 import { I3D } from '../src/models/i3d.js';
 import { loadKerasH5 } from '../src/weights/keras-h5.js';
 import { loadModel, saveModel } from '../src/weights/model-folder.js';
-import { i3dParityFixtures, ROOT, SHARED, type I3DCase } from './helpers.js';
+import { type I3DCase, i3dParityFixtures, relErr, ROOT, SHARED } from './helpers.js';
 
 let dir = '';
 let cases: I3DCase[] = [];
@@ -25,18 +25,6 @@ function readClip(c: I3DCase): Tensor {
   return tensor(new Float32Array(readFileSync(join(dir, c.clip)).buffer.slice(0)), c.shape);
 }
 
-function relErr(actual: Tensor, expected: number[]): number {
-  const a = actual.toArray();
-  assert.equal(a.length, expected.length);
-  let num = 0;
-  let den = 0;
-  a.forEach((x, i) => {
-    num += (x - expected[i]!) ** 2;
-    den += expected[i]! ** 2;
-  });
-  return Math.sqrt(num / den);
-}
-
 async function runCase(c: I3DCase): Promise<{ features: number; logits: number | null }> {
   const model = new I3D({ stream: c.stream, includeTop: c.includeTop }).eval();
   try {
@@ -46,7 +34,10 @@ async function runCase(c: I3DCase): Promise<{ features: number; logits: number |
         const clip = readClip(c);
         const out = model.forward(clip);
         assert.deepEqual(out.featureMap.shape.slice(0, 2), [c.shape[0], 1024]);
-        return { features: relErr(out.features, c.features), logits: c.logits && out.logits ? relErr(out.logits, c.logits) : null };
+        return {
+          features: relErr(out.features.toArray(), c.features),
+          logits: c.logits && out.logits ? relErr(out.logits.toArray(), c.logits) : null,
+        };
       }),
     );
   } finally {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { formatPrediction, loadClip, topK, writeNpy, ZOO } from '../src/index.js';
-import { i3dParityFixtures, ROOT, SHARED, type I3DCase } from './helpers.js';
+import { type I3DCase, i3dParityFixtures, relErr, ROOT, SHARED } from './helpers.js';
 
 const BIN = join(ROOT, 'dist/src/cli/main.js');
 const LABELS = join(SHARED, 'data/kinetics-i3d/label_map.txt');
@@ -44,15 +44,24 @@ function i3d(args: string[], env: Record<string, string> = {}): Promise<{ status
   });
 }
 
-function relErr(a: number[], e: number[]): number {
-  assert.equal(a.length, e.length);
-  let num = 0;
-  let den = 0;
-  a.forEach((x, i) => {
-    num += (x - e[i]!) ** 2;
-    den += e[i]! ** 2;
-  });
-  return Math.sqrt(num / den);
+/** An ffmpeg test pattern of `frames` frames, 96x64 at 25 fps. */
+function testVideo(name: string, frames: number): string {
+  const video = join(tmp, name);
+  const made = spawnSync('ffmpeg', [
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc=size=96x64:rate=25',
+    '-frames:v',
+    String(frames),
+    '-pix_fmt',
+    'yuv420p',
+    video,
+  ]);
+  assert.equal(made.status, 0, String(made.stderr));
+  return video;
 }
 
 interface Json {
@@ -174,42 +183,14 @@ test('predict on the official cricket sample GIF runs end to end (random weights
 });
 
 test('a video of fewer than 8 frames is looped up to the 8 frames I3D needs', async () => {
-  const video = join(tmp, 'six.mp4');
-  const made = spawnSync('ffmpeg', [
-    '-v',
-    'error',
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc=size=96x64:rate=25',
-    '-frames:v',
-    '6',
-    '-pix_fmt',
-    'yuv420p',
-    video,
-  ]);
-  assert.equal(made.status, 0, String(made.stderr));
+  const video = testVideo('six.mp4', 6);
   const r = await i3d(['predict', video, '--weights', 'random', '--labels', LABELS, '--json', '--size', '64', '--resize', '64']);
   assert.equal(r.status, 0, r.stderr);
   assert.equal((JSON.parse(r.stdout) as Json).logits.length, 400);
 });
 
 test('two-stream on a video: with --flow-weights and no --flow, the flow is computed from the video', async () => {
-  const video = join(tmp, 'twelve.mp4');
-  const made = spawnSync('ffmpeg', [
-    '-v',
-    'error',
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc=size=96x64:rate=25',
-    '-frames:v',
-    '12',
-    '-pix_fmt',
-    'yuv420p',
-    video,
-  ]);
-  assert.equal(made.status, 0, String(made.stderr));
+  const video = testVideo('twelve.mp4', 12);
   const args = [
     'predict',
     video,

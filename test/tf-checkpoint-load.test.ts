@@ -28,7 +28,7 @@ import { WeightsError } from '../src/weights/errors.js';
 import { loadKerasH5 } from '../src/weights/keras-h5.js';
 import { loadModel } from '../src/weights/model-folder.js';
 import { checkpointToOurs, loadTfCheckpoint, readCheckpointIndex, type CheckpointEntry } from '../src/weights/tf-checkpoint.js';
-import { i3dParityFixtures, ROOT, SHARED, type I3DCase } from './helpers.js';
+import { type I3DCase, i3dParityFixtures, relErr, ROOT, SHARED } from './helpers.js';
 
 const STREAMS = [
   { stream: 'rgb', fixture: 'rgb_top_odd_nonsquare', real: 'rgb_imagenet' },
@@ -119,17 +119,6 @@ function varint(n: number): number[] {
   const out: number[] = [];
   for (; n >= 0x80; n = Math.floor(n / 0x80)) out.push((n % 0x80) | 0x80);
   return [...out, n];
-}
-
-function relErr(actual: Float32Array, expected: number[]): number {
-  assert.equal(actual.length, expected.length);
-  let num = 0;
-  let den = 0;
-  actual.forEach((x, i) => {
-    num += (x - expected[i]!) ** 2;
-    den += expected[i]! ** 2;
-  });
-  return Math.sqrt(num / den);
 }
 
 for (const { stream, fixture, real: realName } of STREAMS) {

@@ -2,6 +2,7 @@
 // Every single frame has the same distribution in both classes.
 import { tensor, type Tensor } from '../tensor/tensor.js';
 import * as v from '../tensor/validate.js';
+import { mulberry32 } from './rng.js';
 
 export interface MovingBarsOptions {
   count: number;
@@ -10,24 +11,12 @@ export interface MovingBarsOptions {
   seed?: number;
 }
 
-/** A small deterministic PRNG (mulberry32), so generated data is the same on every machine. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Clips [count, frames, size, size, 3] in [-1, 1] and int64 labels [count] (0: bar moves right, 1: left). */
 export function movingBars(o: MovingBarsOptions): { clips: Tensor; labels: Tensor } {
   const count = v.int('movingBars', 'count', o.count, 1);
   const T = v.int('movingBars', 'frames', o.frames ?? 8, 2);
   const S = v.int('movingBars', 'size', o.size ?? 16, 4);
-  const rnd = prng(o.seed ?? 1);
+  const rnd = mulberry32(o.seed ?? 1);
   const data = new Float32Array(count * T * S * S * 3);
   const labels = new BigInt64Array(count);
   for (let n = 0; n < count; n++) {

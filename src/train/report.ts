@@ -69,25 +69,30 @@ export interface ReportInput {
 export async function writeReport(dir: string, r: ReportInput): Promise<string> {
   const h = r.history;
   const images: string[] = [];
+  const trainVal = (train: (e: EpochRecord) => number, val: (e: EpochRecord) => number) =>
+    h.flatMap((e) => [
+      { epoch: e.epoch, value: train(e), series: 'training' },
+      { epoch: e.epoch, value: val(e), series: 'validation' },
+    ]);
   if (h.length) {
     images.push(
       await svg(
         curve(
           'Loss',
-          h.flatMap((e) => [
-            { epoch: e.epoch, value: e.loss, series: 'training' },
-            { epoch: e.epoch, value: e.valLoss, series: 'validation' },
-          ]),
+          trainVal(
+            (e) => e.loss,
+            (e) => e.valLoss,
+          ),
           'cross-entropy',
         ),
       ),
       await svg(
         curve(
           'Accuracy',
-          h.flatMap((e) => [
-            { epoch: e.epoch, value: e.accuracy, series: 'training' },
-            { epoch: e.epoch, value: e.valAccuracy, series: 'validation' },
-          ]),
+          trainVal(
+            (e) => e.accuracy,
+            (e) => e.valAccuracy,
+          ),
           'top-1 accuracy',
         ),
       ),

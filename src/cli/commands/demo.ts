@@ -3,9 +3,7 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { doctor, formatDoctor } from '../../system/doctor.js';
 import { runDemo } from '../../train/demo.js';
-import { positiveInt } from '../options.js';
-
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+import { percent, positiveInt } from '../options.js';
 
 export function registerDemo(program: Command): void {
   program
@@ -52,7 +50,7 @@ export function registerDemo(program: Command): void {
             running = '';
             if (!o.json)
               console.log(
-                `epoch ${String(e.epoch).padStart(2)}: loss ${e.loss.toFixed(3)}, train ${pct(e.accuracy)}, validation ${pct(e.valAccuracy)}${e.improved ? ' *' : ''} [${e.seconds.toFixed(1)} s]`,
+                `epoch ${String(e.epoch).padStart(2)}: loss ${e.loss.toFixed(3)}, train ${percent(e.accuracy)}, validation ${percent(e.valAccuracy)}${e.improved ? ' *' : ''} [${e.seconds.toFixed(1)} s]`,
               );
           },
         });
@@ -70,7 +68,7 @@ export function registerDemo(program: Command): void {
         if (o.json) console.log(JSON.stringify(summary));
         else
           console.log(
-            `\nheld-out accuracy ${pct(m.top1)} on ${m.count} test videos (4 classes that differ only in motion; chance 25%), ` +
+            `\nheld-out accuracy ${percent(m.top1)} on ${m.count} test videos (4 classes that differ only in motion; chance 25%), ` +
               `in ${(r.seconds / 60).toFixed(1)} min\nreport: ${r.report}\nmodel: ${r.params.out}/best (try: i3d predict --model ${r.params.out} <video>)`,
           );
       } finally {

@@ -1,10 +1,10 @@
 // `i3d predict`: classify a clip with I3D (one stream, or RGB + flow).
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { formatPrediction } from '../../inference/classify.js';
 import { predict, RANDOM_WEIGHTS } from '../../inference/predict.js';
 import { predictTrained } from '../../train/evaluate.js';
 import { ZOO } from '../../weights/zoo.js';
-import { positiveInt } from '../options.js';
+import { positiveInt, positiveSeconds } from '../options.js';
 import { downloadBars } from '../progress.js';
 
 interface PredictFlags {
@@ -20,14 +20,6 @@ interface PredictFlags {
   flowModel?: string;
   window?: number;
   stride?: number;
-}
-
-function seconds(name: string) {
-  return (value: string): number => {
-    const x = Number(value);
-    if (!(x > 0)) throw new InvalidArgumentError(`${name} must be a positive number of seconds, got '${value}'.`);
-    return x;
-  };
 }
 
 export function registerPredict(program: Command): void {
@@ -52,8 +44,8 @@ export function registerPredict(program: Command): void {
     .option('--no-resize', 'video input: frames are already preprocessed (e.g. the official sample GIF): crop only')
     .option('--model <dir>', 'a trained I3D-LSTM (i3d train output folder or checkpoint) instead of the I3D weights')
     .option('--flow-model <dir>', 'with --model: a trained flow-stream model of the same classes (two-stream, logits averaged)')
-    .option('--window <s>', 'with --model: one prediction per window of this many seconds (long videos)', seconds('--window'))
-    .option('--stride <s>', 'with --window: seconds between window starts (default: the window)', seconds('--stride'))
+    .option('--window <s>', 'with --model: one prediction per window of this many seconds (long videos)', positiveSeconds('--window'))
+    .option('--stride <s>', 'with --window: seconds between window starts (default: the window)', positiveSeconds('--stride'))
     .option('--json', 'print {"logits": [...], "top": [{"index", "label", "probability", "logit"}]}')
     .addHelpText('after', `\nZoo names: ${[...ZOO.keys()].join(', ')}`)
     .action(async (input: string, o: PredictFlags) => {

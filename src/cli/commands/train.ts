@@ -1,32 +1,15 @@
 // `i3d init`, `i3d train` and `i3d evaluate`: the seed's training recipe from a parameters file and/or flags.
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { defaultParamsYaml, readParamsFile, validateParams, type TrainParams } from '../../train/params.js';
 import { trainFromParams } from '../../train/run.js';
 import { evaluateFolder } from '../../train/evaluate.js';
 import { writeReport } from '../../train/report.js';
 import { readCheckpointMeta } from '../../train/checkpoint.js';
-import { positiveInt } from '../options.js';
+import { finiteNumber, numberList, percent, positiveInt } from '../options.js';
 import { downloadBars } from '../progress.js';
-
-function numberList(name: string, n: number) {
-  return (value: string): number[] => {
-    const xs = value.split(',').map((s) => Number(s.trim()));
-    if (xs.length !== n || xs.some((x) => !Number.isFinite(x)))
-      throw new InvalidArgumentError(`${name} takes ${n} comma-separated numbers, got '${value}'.`);
-    return xs;
-  };
-}
-
-function num(name: string) {
-  return (value: string): number => {
-    const x = Number(value);
-    if (!Number.isFinite(x)) throw new InvalidArgumentError(`${name} must be a number, got '${value}'.`);
-    return x;
-  };
-}
 
 /** Flag name -> parameter name (flags override the file). */
 const FLAGS: [string, keyof TrainParams, string, ((v: string) => unknown)?][] = [
@@ -36,25 +19,25 @@ const FLAGS: [string, keyof TrainParams, string, ((v: string) => unknown)?][] = 
   ['--test-list <file>', 'testList', 'UCF101-style test list, used for validation'],
   ['--stream <rgb|flow>', 'stream', 'input stream'],
   ['--backbone <name|path>', 'backbone', "I3D weights: zoo name, path, or 'random'"],
-  ['--width <x>', 'width', 'I3D channel multiplier (1 = official)', num('--width')],
+  ['--width <x>', 'width', 'I3D channel multiplier (1 = official)', finiteNumber('--width')],
   ['--segments <n>', 'segments', 'segments per video', positiveInt('--segments')],
   ['--frames <n>', 'frames', 'frames per segment', positiveInt('--frames')],
   ['--size <px>', 'size', 'crop size', positiveInt('--size')],
   ['--resize <px>', 'resize', 'shorter side before cropping', positiveInt('--resize')],
-  ['--fps <n>', 'fps', 'frame rate of sampling', num('--fps')],
+  ['--fps <n>', 'fps', 'frame rate of sampling', finiteNumber('--fps')],
   ['--lstm <a,b>', 'lstm', 'LSTM sizes', numberList('--lstm', 2)],
-  ['--dropout <p>', 'dropout', 'dropout before the dense layer', num('--dropout')],
-  ['--bn-momentum <x>', 'bnMomentum', 'batch-norm statistics update of a new backbone', num('--bn-momentum')],
+  ['--dropout <p>', 'dropout', 'dropout before the dense layer', finiteNumber('--dropout')],
+  ['--bn-momentum <x>', 'bnMomentum', 'batch-norm statistics update of a new backbone', finiteNumber('--bn-momentum')],
   ['--batch <n>', 'batch', 'videos per batch', positiveInt('--batch')],
   ['--epochs <n>', 'epochs', 'epochs', positiveInt('--epochs')],
   ['--lr <a,b,c>', 'lr', 'learning rates: initial, reduced, final', numberList('--lr', 3)],
   ['--lr-epochs <a,b>', 'lrEpochs', 'last epoch of the initial and of the reduced rate', numberList('--lr-epochs', 2)],
-  ['--momentum <x>', 'momentum', 'SGD momentum', num('--momentum')],
-  ['--weight-decay <x>', 'weightDecay', 'L2 weight decay', num('--weight-decay')],
-  ['--validation-split <x>', 'validationSplit', 'share held out per class', num('--validation-split')],
-  ['--seed <n>', 'seed', 'random seed', num('--seed')],
+  ['--momentum <x>', 'momentum', 'SGD momentum', finiteNumber('--momentum')],
+  ['--weight-decay <x>', 'weightDecay', 'L2 weight decay', finiteNumber('--weight-decay')],
+  ['--validation-split <x>', 'validationSplit', 'share held out per class', finiteNumber('--validation-split')],
+  ['--seed <n>', 'seed', 'random seed', finiteNumber('--seed')],
   ['--workers <n>', 'workers', 'decoding workers', positiveInt('--workers')],
-  ['--frame-cache <mb>', 'frameCacheMB', 'MB of decoded videos kept in memory per worker (0: off)', num('--frame-cache')],
+  ['--frame-cache <mb>', 'frameCacheMB', 'MB of decoded videos kept in memory per worker (0: off)', finiteNumber('--frame-cache')],
 ];
 
 /** The effective parameters: defaults <- config file <- flags. */
@@ -72,8 +55,6 @@ export function paramsFromCli(o: Record<string, unknown>): TrainParams {
   }
   return validateParams(raw, source);
 }
-
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 export function registerTrain(program: Command): void {
   program
@@ -141,8 +122,8 @@ export function registerTrain(program: Command): void {
             started = 0;
             if (!o.json)
               console.log(
-                `epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, accuracy ${pct(e.accuracy)}; validation loss ${e.valLoss.toFixed(4)}, ` +
-                  `accuracy ${pct(e.valAccuracy)}${e.improved ? ' (best so far, saved)' : ''} [${e.seconds.toFixed(1)} s]`,
+                `epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, accuracy ${percent(e.accuracy)}; validation loss ${e.valLoss.toFixed(4)}, ` +
+                  `accuracy ${percent(e.valAccuracy)}${e.improved ? ' (best so far, saved)' : ''} [${e.seconds.toFixed(1)} s]`,
               );
           },
         });
@@ -166,7 +147,7 @@ export function registerTrain(program: Command): void {
         if (o.json) console.log(JSON.stringify(summary));
         else
           console.log(
-            `best validation accuracy ${pct(r.bestValAccuracy)} at epoch ${r.bestEpoch}; model in ${join(p.out, 'best')}${report ? `; report ${report}` : ''}`,
+            `best validation accuracy ${percent(r.bestValAccuracy)} at epoch ${r.bestEpoch}; model in ${join(p.out, 'best')}${report ? `; report ${report}` : ''}`,
           );
       } finally {
         bar?.stop();
@@ -215,12 +196,12 @@ export function registerTrain(program: Command): void {
           return;
         }
         console.log(
-          `${r.streams.join(' + ')}, ${m.count} videos: top-1 ${pct(m.top1)}, top-5 ${pct(m.top5)}, mean class accuracy ${pct(m.meanClassAccuracy)}`,
+          `${r.streams.join(' + ')}, ${m.count} videos: top-1 ${percent(m.top1)}, top-5 ${percent(m.top5)}, mean class accuracy ${percent(m.meanClassAccuracy)}`,
         );
         const w = Math.max(5, ...r.classes.map((c) => c.length));
         console.log(`\n${'class'.padEnd(w)}  videos  top-1`);
         r.classes.forEach((c, i) =>
-          console.log(`${c.padEnd(w)}  ${String(m.perClass[i]!.support).padStart(6)}  ${pct(m.perClass[i]!.accuracy).padStart(6)}`),
+          console.log(`${c.padEnd(w)}  ${String(m.perClass[i]!.support).padStart(6)}  ${percent(m.perClass[i]!.accuracy).padStart(6)}`),
         );
         console.log(`\nconfusion (rows: true class, columns: predicted, in the order above)`);
         for (const row of m.confusion) console.log(row.map((x) => String(x).padStart(4)).join(''));
