@@ -128,6 +128,35 @@ test('the flow stream trains on TV-L1 flow, and two-stream evaluation and predic
   for (const [label, logit] of both) assert.ok(Math.abs(logit - (rgb.get(label)! + flow.get(label)!) / 2) < 1e-5, label);
 });
 
+test('a training process killed mid-epoch (SIGKILL) and resumed ends with the same weights as an uninterrupted run', async () => {
+  const args = ['train', '--data', 'train', ...SMALL, ...SMALL2, '--epochs', '3'];
+  const straight = await i3d(...args, '--out', 'straight');
+  assert.equal(straight.status, 0, straight.stderr);
+  // Start the same run and kill it hard while epoch 2 is under way (after epoch 1's checkpoint).
+  const killed = await new Promise<{ signal: NodeJS.Signals | null; stdout: string }>((resolve) => {
+    const p = spawn(process.execPath, [BIN, ...args, '--out', 'killed'], {
+      cwd: dir,
+      env: { ...process.env, I3D_CACHE_DIR: join(dir, 'cache') },
+    });
+    let stdout = '';
+    p.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (/epoch 1: loss/.test(stdout)) setTimeout(() => p.kill('SIGKILL'), 300);
+    });
+    p.on('close', (_code, signal) => resolve({ signal, stdout }));
+  });
+  assert.equal(killed.signal, 'SIGKILL');
+  assert.doesNotMatch(killed.stdout, /epoch 3: loss/, 'killed before the end');
+  const resumed = await i3d(...args, '--out', 'killed', '--resume');
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stdout, /epoch 3: loss/);
+  assert.deepEqual(readFileSync(join(dir, 'killed/last/model.safetensors')), readFileSync(join(dir, 'straight/last/model.safetensors')));
+  assert.deepEqual(
+    readFileSync(join(dir, 'killed/last/optimizer.safetensors')),
+    readFileSync(join(dir, 'straight/last/optimizer.safetensors')),
+  );
+});
+
 test('bad parameters and models are refused with the field or file named', async () => {
   writeFileSync(join(dir, 'bad.yaml'), 'data: train\nout: runbad\nlr: [0.1, 0.01]\nsegmentz: 3\n');
   let r = await i3d('train', '--config', 'bad.yaml');
