@@ -46,6 +46,8 @@ export interface ExtractOptions {
   out: string;
   /** 'random', a zoo name, a path, or a loaded I3D without its top (e.g. a frozen I3D-LSTM's backbone). */
   backbone: string | I3D;
+  /** How a loaded backbone is named in the manifest (e.g. the training parameters' `backbone`). */
+  backboneName?: string;
   /** Stream of a backbone given by name (default 'rgb'). */
   stream?: Stream;
   /** Width of a 'random' backbone (default 1). */
@@ -340,7 +342,11 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
         format: FEATURE_CACHE_FORMAT,
         version: 1,
         key,
-        parameters: { ...info, backboneSpec: typeof o.backbone === 'string' ? o.backbone : 'loaded I3D', featureShape },
+        parameters: {
+          ...info,
+          backboneSpec: typeof o.backbone === 'string' ? o.backbone : (o.backboneName ?? 'an I3D given by the caller'),
+          featureShape,
+        },
         ...((classes ?? previous?.classes) && { classes: classes ?? previous!.classes! }),
         ...((root ?? previous?.root) && { root: root ?? previous!.root! }),
         videos: [...videosOut.values()],

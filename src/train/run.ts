@@ -136,6 +136,7 @@ export async function trainFromParams(p: TrainParams, o: TrainRunOptions = {}): 
           {
             out: cache,
             backbone: model.backbone,
+            backboneName: p.backbone,
             seed: p.seed,
             segments: p.segments,
             frames: p.frames,

@@ -119,13 +119,31 @@ export function registerTrain(program: Command): void {
           )
         : null;
       const downloads = downloadBars();
+      const featureBar = tty
+        ? new cliProgress.SingleBar(
+            { format: '{split} features [{bar}] {value}/{total} videos | ETA {eta}s', hideCursor: true, stream: process.stderr },
+            cliProgress.Presets.shades_classic,
+          )
+        : null;
+      let featureSplit = '';
       let started = 0;
       try {
         const r = await trainFromParams(p, {
           resume: Boolean(o.resume),
           onProgress: downloads.onProgress,
           onSkip: (path, e) => process.stderr.write(`i3d: skipping ${path}: ${e.message}\n`),
+          onExtract: (x) => {
+            if (!featureBar) return;
+            if (x.split !== featureSplit) {
+              if (featureSplit) featureBar.stop();
+              featureBar.start(x.total, 0, { split: x.split });
+              featureSplit = x.split;
+            }
+            featureBar.update(x.done);
+          },
           onFeatures: (f) => {
+            featureBar?.stop();
+            featureSplit = '';
             if (!o.json) console.log(`${f.split} features: ${f.computed} computed, ${f.reused} from the cache (${f.dir})`);
           },
           onStart: (i) => {
@@ -177,6 +195,7 @@ export function registerTrain(program: Command): void {
           );
       } finally {
         bar?.stop();
+        featureBar?.stop();
         downloads.stop();
       }
     });
