@@ -313,6 +313,9 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
   const wasTraining = backbone.training;
   try {
     if (backbone.includeTop) throw new Error('extractFeatures: the backbone must be an I3D without its top');
+    // The loader below makes RGB clips; flow clips need the flow stream's loader (TODO once it is on this branch).
+    if (backbone.stream !== 'rgb')
+      throw new Error(`extractFeatures: the ${backbone.stream} stream is not supported yet (RGB only; train with featureCache: false)`);
     backbone.eval();
     const info: CacheKeyInfo = {
       format: 1,
