@@ -45,6 +45,8 @@ export * from './video/sample.js';
 export * from './video/clip.js';
 export * from './train/trained-model.js';
 export * from './train/run.js';
+export * from './features/extract.js';
+export * from './features/cached-training.js';
 export * from './data/synthetic-actions.js';
 export { readNpy, readNpyFloat32, writeNpy, NpyError } from './io/npy.js';
 export type { NpyArray, NpyData } from './io/npy.js';

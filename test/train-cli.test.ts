@@ -2,7 +2,7 @@
 // --resume), evaluate (--json, --report), predict --model (whole video and --window/--stride), and bad parameters.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -126,6 +126,28 @@ test('the flow stream trains on TV-L1 flow, and two-stream evaluation and predic
   };
   const [rgb, flow, both] = [await one('run'), await one('flowrun'), await one('run', '--flow-model', 'flowrun')];
   for (const [label, logit] of both) assert.ok(Math.abs(logit - (rgb.get(label)! + flow.get(label)!) / 2) < 1e-5, label);
+  // A frozen flow backbone trains the head on cached flow features.
+  r = await i3d(
+    'train',
+    '--data',
+    'train',
+    '--out',
+    'flowfrozen',
+    '--stream',
+    'flow',
+    '--freeze',
+    ...SMALL,
+    ...SMALL2,
+    '--epochs',
+    '1',
+    '--json',
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const cache = join(dir, 'flowfrozen/features');
+  const key = readdirSync(cache).find((k) => existsSync(join(cache, k, 'manifest.json')));
+  assert.ok(key, 'a feature cache with a manifest');
+  const manifest = JSON.parse(readFileSync(join(cache, key, 'manifest.json'), 'utf8')) as { parameters?: { stream?: string } };
+  assert.equal(manifest.parameters?.stream, 'flow');
 });
 
 test('a training process killed mid-epoch (SIGKILL) and resumed ends with the same weights as an uninterrupted run', async () => {

@@ -18,6 +18,10 @@ export const TrainParamsSchema = z
     backbone: z.string().min(1).describe("I3D weights: a zoo name (e.g. rgb_imagenet_and_kinetics_no_top), a path, or 'random'"),
     width: z.number().gt(0).lte(1).describe('I3D channel multiplier (1 = the official I3D; pretrained weights need 1)'),
     freeze: z.boolean().describe('keep the backbone (weights and batch-norm statistics) fixed and train the LSTM head'),
+    featureCache: z
+      .union([z.boolean(), z.string().min(1)])
+      .describe('with freeze: cache folder of the backbone features, computed once (true: <out>/features; false: off)'),
+    views: positiveInt.describe('with freeze and the feature cache: views cached per training video (1: centre crop; more: augmented)'),
     segments: positiveInt.describe('segments per video'),
     frames: positiveInt.min(8).describe('frames per segment (I3D needs >= 8)'),
     size: positiveInt.min(32).describe('frame size after cropping (official: 224)'),
@@ -60,6 +64,8 @@ export const DEFAULT_PARAMS: Omit<TrainParams, 'data' | 'out'> & { data: string;
   backbone: 'rgb_imagenet_and_kinetics_no_top',
   width: 1,
   freeze: false,
+  featureCache: true,
+  views: 1,
   segments: 4,
   frames: 16,
   size: 224,

@@ -13,6 +13,8 @@ import { WeightsError } from '../weights/errors.js';
 import { RANDOM_WEIGHTS } from '../inference/predict.js';
 import { resolveWeights, type FetchOptions } from '../weights/zoo.js';
 import type { Stream } from '../models/i3d.js';
+import { CachedFeaturesHead, featureSplit } from '../features/cached-training.js';
+import { extractFeatures, type ExtractResult } from '../features/extract.js';
 import { fit, type DataSplit, type FitOptions, type FitResult, type LabelledBatch } from './fit.js';
 import type { TrainParams } from './params.js';
 import { describeModel } from './trained-model.js';
@@ -72,6 +74,10 @@ export interface TrainRunOptions extends FetchOptions {
   onBatch?: FitOptions['onBatch'];
   onEpoch?: FitOptions['onEpoch'];
   onSkip?: (path: string, e: Error) => void;
+  /** With a frozen backbone and the feature cache: progress of the extraction (split 'train' or 'validation'). */
+  onExtract?: (p: { split: 'train' | 'validation'; done: number; total: number; computed: number }) => void;
+  /** With the feature cache: after each split's features are ready. */
+  onFeatures?: (r: { split: 'train' | 'validation'; dir: string; computed: number; reused: number; skipped: number }) => void;
   /** Called once the data is known (before the first epoch). */
   onStart?: (info: { classes: string[]; train: number; validation: number; batchesPerEpoch: number }) => void;
 }
@@ -107,28 +113,80 @@ export async function trainFromParams(p: TrainParams, o: TrainRunOptions = {}): 
     workers: p.workers,
     ...(o.onSkip ? { onSkip: o.onSkip } : {}),
   };
-  const trainGen = new BatchGenerator({ ...common, samples: train, training: true, flip: p.flip });
-  const valGen = new BatchGenerator({ ...common, samples: validation, training: false });
   manualSeed(p.seed);
   const backbone = await loadBackbone(p.backbone, p.stream, p.width, { ...o, bnMomentum: p.bnMomentum });
   const model = new I3DLSTM({ classes: classes.length, backbone, lstm: p.lstm, dropout: p.dropout, freezeBackbone: p.freeze });
+  const fitOptions = {
+    classes: classes.length,
+    epochs: p.epochs,
+    schedule: { rates: p.lr, boundaries: p.lrEpochs },
+    momentum: p.momentum,
+    weightDecay: p.weightDecay,
+    seed: p.seed,
+    out: p.out,
+    resume: o.resume ?? false,
+    meta: { params: p, model: describeModel(p, classes) },
+    ...(o.onBatch ? { onBatch: o.onBatch } : {}),
+    ...(o.onEpoch ? { onEpoch: o.onEpoch } : {}),
+  };
+  if (p.freeze && p.featureCache !== false) {
+    // A frozen backbone: its features are computed once (or found in the cache) and only the head trains.
+    try {
+      const cache = typeof p.featureCache === 'string' ? p.featureCache : join(p.out, 'features');
+      const extract = async (split: 'train' | 'validation', samples: Sample[], views: number): Promise<ExtractResult> => {
+        const r = await extractFeatures(
+          { root: p.data, classes, samples },
+          {
+            out: cache,
+            backbone: model.backbone,
+            backboneName: p.backbone,
+            seed: p.seed,
+            segments: p.segments,
+            frames: p.frames,
+            size: p.size,
+            resize: p.resize,
+            fps: p.fps,
+            views,
+            flip: p.flip,
+            batch: p.batch,
+            workers: p.workers,
+            ...(o.onSkip ? { onSkip: o.onSkip } : {}),
+            ...(o.onExtract ? { onProgress: (x) => o.onExtract!({ split, ...x }) } : {}),
+          },
+        );
+        o.onFeatures?.({ split, dir: r.dir, computed: r.computed, reused: r.reused, skipped: r.skipped.size });
+        return r;
+      };
+      const tr = await extract('train', train, p.views);
+      const va = await extract('validation', validation, 1);
+      if (!tr.entries.length || !va.entries.length)
+        throw new Error(`${p.data}: no readable ${tr.entries.length ? 'validation' : 'training'} videos`);
+      o.onStart?.({
+        classes,
+        train: tr.entries.length,
+        validation: va.entries.length,
+        batchesPerEpoch: Math.ceil(tr.entries.length / p.batch),
+      });
+      const r = await fit({
+        ...fitOptions,
+        model: new CachedFeaturesHead(model),
+        train: featureSplit(tr.dir, tr.entries, { training: true, seed: p.seed, batchSize: p.batch }),
+        validation: featureSplit(va.dir, va.entries, { training: false, seed: p.seed, batchSize: p.batch }),
+      });
+      return { ...r, classes, out: p.out, skipped: [...tr.skipped.keys(), ...va.skipped.keys()] };
+    } finally {
+      model.dispose();
+    }
+  }
+  const trainGen = new BatchGenerator({ ...common, samples: train, training: true, flip: p.flip });
+  const valGen = new BatchGenerator({ ...common, samples: validation, training: false });
   try {
     o.onStart?.({ classes, train: train.length, validation: validation.length, batchesPerEpoch: Math.ceil(train.length / p.batch) });
     const r = await fit({
+      ...fitOptions,
       model,
-      classes: classes.length,
       train: generatorSplit(trainGen, train.length, p.batch),
       validation: generatorSplit(valGen, validation.length, p.batch),
-      epochs: p.epochs,
-      schedule: { rates: p.lr, boundaries: p.lrEpochs },
-      momentum: p.momentum,
-      weightDecay: p.weightDecay,
-      seed: p.seed,
-      out: p.out,
-      resume: o.resume ?? false,
-      meta: { params: p, model: describeModel(p, classes) },
-      ...(o.onBatch ? { onBatch: o.onBatch } : {}),
-      ...(o.onEpoch ? { onEpoch: o.onEpoch } : {}),
     });
     return { ...r, classes, out: p.out, skipped: [...trainGen.skipped.keys(), ...valGen.skipped.keys()] };
   } finally {

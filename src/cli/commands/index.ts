@@ -4,6 +4,7 @@ import { registerConvert } from './convert.js';
 import { registerDataset } from './dataset.js';
 import { registerDemo } from './demo.js';
 import { registerDoctor } from './doctor.js';
+import { registerExtract } from './extract.js';
 import { registerFlow } from './flow.js';
 import { registerPredict } from './predict.js';
 import { registerTrain } from './train.js';
@@ -13,6 +14,7 @@ export function registerCommands(program: Command): void {
   registerDemo(program);
   registerPredict(program);
   registerTrain(program);
+  registerExtract(program);
   registerConvert(program);
   registerPreprocess(program);
   registerFlow(program);

@@ -28,6 +28,7 @@ const FLAGS: [string, keyof TrainParams, string, ((v: string) => unknown)?][] = 
   ['--lstm <a,b>', 'lstm', 'LSTM sizes', numberList('--lstm', 2)],
   ['--dropout <p>', 'dropout', 'dropout before the dense layer', finiteNumber('--dropout')],
   ['--bn-momentum <x>', 'bnMomentum', 'batch-norm statistics update of a new backbone', finiteNumber('--bn-momentum')],
+  ['--views <n>', 'views', 'with --freeze: views cached per training video (1: centre crop)', positiveInt('--views')],
   ['--batch <n>', 'batch', 'videos per batch', positiveInt('--batch')],
   ['--epochs <n>', 'epochs', 'epochs', positiveInt('--epochs')],
   ['--lr <a,b,c>', 'lr', 'learning rates: initial, reduced, final', numberList('--lr', 3)],
@@ -45,6 +46,7 @@ export function paramsFromCli(o: Record<string, unknown>): TrainParams {
   const raw: Record<string, unknown> = o.config ? readParamsFile(String(o.config)) : {};
   for (const [, key] of FLAGS) if (o[key] !== undefined) raw[key] = o[key];
   if (o.freeze !== undefined) raw.freeze = o.freeze;
+  if (o.featureCache !== undefined) raw.featureCache = o.featureCache;
   if (o.flip === false) raw.flip = false;
   const source = o.config ? `${String(o.config)} (with command-line overrides)` : 'the command line';
   if (raw.data === undefined || raw.out === undefined) {
@@ -78,7 +80,9 @@ export function registerTrain(program: Command): void {
     else train.option(flag, help);
   }
   train
-    .option('--freeze', 'freeze the backbone (weights and batch-norm statistics)')
+    .option('--freeze', 'freeze the backbone (weights and batch-norm statistics); its features are computed once, into a cache')
+    .option('--feature-cache <dir>', 'with --freeze: the feature cache folder (default <out>/features; see i3d extract)')
+    .option('--no-feature-cache', 'with --freeze: decode the videos and run the backbone every epoch instead')
     .option('--no-flip', 'no random horizontal flips (when left/right matters)')
     .option('--resume', 'continue from <out>/last (weights, momentum, epoch, schedule, best metric)')
     .option('--json', 'print the result as JSON')
@@ -96,12 +100,33 @@ export function registerTrain(program: Command): void {
           )
         : null;
       const downloads = downloadBars();
+      const featureBar = tty
+        ? new cliProgress.SingleBar(
+            { format: '{split} features [{bar}] {value}/{total} videos | ETA {eta}s', hideCursor: true, stream: process.stderr },
+            cliProgress.Presets.shades_classic,
+          )
+        : null;
+      let featureSplit = '';
       let started = 0;
       try {
         const r = await trainFromParams(p, {
           resume: Boolean(o.resume),
           onProgress: downloads.onProgress,
           onSkip: (path, e) => process.stderr.write(`i3d: skipping ${path}: ${e.message}\n`),
+          onExtract: (x) => {
+            if (!featureBar) return;
+            if (x.split !== featureSplit) {
+              if (featureSplit) featureBar.stop();
+              featureBar.start(x.total, 0, { split: x.split });
+              featureSplit = x.split;
+            }
+            featureBar.update(x.done);
+          },
+          onFeatures: (f) => {
+            featureBar?.stop();
+            featureSplit = '';
+            if (!o.json) console.log(`${f.split} features: ${f.computed} computed, ${f.reused} from the cache (${f.dir})`);
+          },
           onStart: (i) => {
             if (!o.json)
               console.log(
@@ -151,6 +176,7 @@ export function registerTrain(program: Command): void {
           );
       } finally {
         bar?.stop();
+        featureBar?.stop();
         downloads.stop();
       }
     });
