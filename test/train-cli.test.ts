@@ -70,6 +70,34 @@ test('i3d init writes a commented parameters file that train reads; flags overri
     [1, 2, 3],
   );
   assert.ok(log.some((l) => l.type === 'resume'));
+  // The report on demand, from the log: three epochs, the last confusion matrix.
+  rmSync(join(dir, 'run/report.html'));
+  r = await i3d('report', 'run');
+  assert.equal(r.status, 0, r.stderr);
+  const html = readFileSync(join(dir, 'run/report.html'), 'utf8');
+  assert.match(html, /Validation confusion matrix of epoch 3; 3 epochs logged/);
+  assert.equal((html.match(/<svg/g) ?? []).length, 4);
+});
+
+test('--classes trains on the named class folders, in that order', async () => {
+  const r = await i3d(
+    'train',
+    '--data',
+    'train',
+    '--out',
+    'two',
+    '--classes',
+    'move_up,move_down',
+    ...SMALL,
+    ...SMALL2,
+    '--epochs',
+    '1',
+    '--json',
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(readFileSync(join(dir, 'two/classes.txt'), 'utf8'), 'move_up\nmove_down\n');
+  const state = JSON.parse(readFileSync(join(dir, 'two/best/state.json'), 'utf8')) as { model: { classes: number; labels: string[] } };
+  assert.deepEqual(state.model.labels, ['move_up', 'move_down']);
 });
 
 test('i3d evaluate and predict --model use the trained model', async () => {
@@ -193,6 +221,12 @@ test('bad parameters and models are refused with the field or file named', async
   r = await i3d('train', '--data', 'train', '--out', 'r3', '--lr', '0.1,0.2');
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--lr takes 3 comma-separated numbers, got '0\.1,0\.2'/);
+  r = await i3d('train', '--data', 'train', '--out', 'r4', '--classes', 'move_up,nope');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /train: no class folder for 'nope' \(found: move_down, move_left, move_right, move_up\)/);
+  r = await i3d('report', 'nowhere');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /nowhere: not a training folder/);
   r = await i3d('evaluate', '--model', 'nowhere', '--data', 'test');
   assert.equal(r.status, 1);
   assert.match(r.stderr, /nowhere: not a trained model/);

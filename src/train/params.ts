@@ -14,6 +14,12 @@ export const TrainParamsSchema = z
     trainList: z.string().optional().describe('UCF101-style train list (paths relative to data), instead of a random split'),
     testList: z.string().optional().describe('UCF101-style test list, used for validation'),
     out: z.string().min(1).describe('output folder: checkpoints, log, report'),
+    classes: z
+      .array(z.string().min(1))
+      .min(2)
+      .refine((c) => new Set(c).size === c.length, 'class names must be unique')
+      .optional()
+      .describe('class folders to train on, in this order (default: every folder, sorted)'),
     stream: z.enum(['rgb', 'flow']).describe("input stream: 'rgb' or 'flow' (TV-L1)"),
     backbone: z.string().min(1).describe("I3D weights: a zoo name (e.g. rgb_imagenet_and_kinetics_no_top), a path, or 'random'"),
     width: z.number().gt(0).lte(1).describe('I3D channel multiplier (1 = the official I3D; pretrained weights need 1)'),
@@ -129,6 +135,7 @@ export function defaultParamsYaml(): string {
     lines.push(`# ${describe(key)}`);
     lines.push(Array.isArray(value) ? `${key}: [${value.join(', ')}]` : YAML.stringify({ [key]: value }).trimEnd());
   }
+  lines.push(`# ${describe('classes')}`, '# classes: [walking, running, jumping]');
   lines.push(`# ${describe('trainList')}`, '# trainList: ucfTrainTestlist/trainlist01.txt');
   lines.push(`# ${describe('testList')}`, '# testList: ucfTrainTestlist/testlist01.txt');
   return `${lines.join('\n')}\n`;

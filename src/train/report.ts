@@ -1,11 +1,11 @@
 // The training report: loss, accuracy and learning-rate curves and the confusion matrix as SVG images (drawn by
 // Vega-Lite), with a per-class table, in one self-contained HTML page.
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { EpochRecord } from './checkpoint.js';
-import type { ClassificationMetrics } from './metrics.js';
+import { classificationMetrics, type ClassificationMetrics } from './metrics.js';
 
 async function svg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
@@ -131,4 +131,55 @@ ${rows}
   writeFileSync(`${path}.tmp`, html);
   renameSync(`${path}.tmp`, path);
   return path;
+}
+
+/**
+ * The report of a training folder, on demand (during training too): the epochs from `log.jsonl` (the latest run
+ * of each epoch, after resumes) and the last epoch's validation confusion matrix, classes from `classes.txt`.
+ */
+export async function reportFromRun(out: string): Promise<string> {
+  const logPath = join(out, 'log.jsonl');
+  const classesPath = join(out, 'classes.txt');
+  if (!existsSync(logPath) || !existsSync(classesPath)) throw new Error(`${out}: not a training folder (needs log.jsonl and classes.txt)`);
+  const classes = readFileSync(classesPath, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const byEpoch = new Map<number, EpochRecord & { confusion: number[][] }>();
+  for (const line of readFileSync(logPath, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    let e: { type?: string } & Partial<EpochRecord & { confusion: number[][] }>;
+    try {
+      e = JSON.parse(line) as typeof e;
+    } catch {
+      continue; // a line cut by a kill
+    }
+    if (e.type === 'epoch' && typeof e.epoch === 'number' && Array.isArray(e.confusion))
+      byEpoch.set(e.epoch, e as EpochRecord & { confusion: number[][] });
+  }
+  const history = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
+  const last = history.at(-1);
+  if (!last) throw new Error(`${logPath}: no finished epoch yet`);
+  const labels = classes.map((_, c) => c);
+  const rows = last.confusion.flatMap((row, t) => row.flatMap((n, p) => Array.from({ length: n }, () => ({ t, p }))));
+  const metrics = classificationMetrics(
+    rows.map(({ p }) => labels.map((c) => (c === p ? 1 : 0))),
+    rows.map(({ t }) => t),
+    classes.length,
+  );
+  return writeReport(out, {
+    title: `I3D-LSTM training: ${out}`,
+    history: history.map(({ epoch, lr, loss, accuracy, valLoss, valAccuracy, seconds }) => ({
+      epoch,
+      lr,
+      loss,
+      accuracy,
+      valLoss,
+      valAccuracy,
+      seconds,
+    })),
+    metrics,
+    classes,
+    notes: [`Validation confusion matrix of epoch ${last.epoch}; ${history.length} epochs logged.`],
+  });
 }

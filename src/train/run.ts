@@ -46,15 +46,25 @@ export async function loadBackbone(
 }
 
 /** The train and validation samples: split lists when given, else a stratified seeded split of the folder. */
+/** A dataset restricted to `classes` (in that order: labels are their indices), when given. */
+function onlyClasses(ds: Dataset, classes: readonly string[] | undefined, source: string): Dataset {
+  if (!classes) return ds;
+  const missing = classes.filter((c) => !ds.classes.includes(c));
+  if (missing.length)
+    throw new Error(`${source}: no class folder for ${missing.map((c) => `'${c}'`).join(', ')} (found: ${ds.classes.join(', ')})`);
+  const samples = ds.samples.filter((x) => classes.includes(x.className)).map((x) => ({ ...x, label: classes.indexOf(x.className) }));
+  return { ...ds, classes: [...classes], samples };
+}
+
 export function datasetSplits(p: TrainParams): { classes: string[]; train: Sample[]; validation: Sample[]; dataset: Dataset } {
   if (p.trainList) {
-    const train = readSplitList(p.trainList, p.data);
-    const validation = p.testList ? readSplitList(p.testList, p.data, train.classes) : null;
+    const train = onlyClasses(readSplitList(p.trainList, p.data), p.classes, p.trainList);
+    const validation = p.testList ? onlyClasses(readSplitList(p.testList, p.data, train.classes), p.classes, p.testList) : null;
     if (validation) return { classes: train.classes, train: train.samples, validation: validation.samples, dataset: train };
     const s = stratifiedSplit(train.samples, { validation: p.validationSplit, seed: p.seed });
     return { classes: train.classes, ...s, dataset: train };
   }
-  const ds = scanFolder(p.data);
+  const ds = onlyClasses(scanFolder(p.data), p.classes, p.data);
   return { classes: ds.classes, ...stratifiedSplit(ds.samples, { validation: p.validationSplit, seed: p.seed }), dataset: ds };
 }
 

@@ -6,7 +6,7 @@ import cliProgress from 'cli-progress';
 import { defaultParamsYaml, readParamsFile, validateParams, type TrainParams } from '../../train/params.js';
 import { trainFromParams } from '../../train/run.js';
 import { evaluateFolder } from '../../train/evaluate.js';
-import { writeReport } from '../../train/report.js';
+import { reportFromRun, writeReport } from '../../train/report.js';
 import { readCheckpointMeta } from '../../train/checkpoint.js';
 import { finiteNumber, numberList, percent, positiveInt } from '../options.js';
 import { downloadBars } from '../progress.js';
@@ -17,6 +17,12 @@ const FLAGS: [string, keyof TrainParams, string, ((v: string) => unknown)?][] = 
   ['--out <dir>', 'out', 'output folder (checkpoints, log, report)'],
   ['--train-list <file>', 'trainList', 'UCF101-style train list, instead of a random split'],
   ['--test-list <file>', 'testList', 'UCF101-style test list, used for validation'],
+  [
+    '--classes <a,b,...>',
+    'classes',
+    'class folders to train on, in this order (default: all)',
+    (v: string) => v.split(',').map((c) => c.trim()),
+  ],
   ['--stream <rgb|flow>', 'stream', 'input stream'],
   ['--backbone <name|path>', 'backbone', "I3D weights: zoo name, path, or 'random'"],
   ['--width <x>', 'width', 'I3D channel multiplier (1 = official)', finiteNumber('--width')],
@@ -179,6 +185,14 @@ export function registerTrain(program: Command): void {
         featureBar?.stop();
         downloads.stop();
       }
+    });
+
+  program
+    .command('report')
+    .description('write <out>/report.html for a training folder now (curves so far, last validation confusion matrix)')
+    .argument('<out>', 'the training output folder')
+    .action(async (out: string) => {
+      console.log(await reportFromRun(out));
     });
 
   program
