@@ -2,12 +2,13 @@
 // Vega-Lite), with a per-class table, in one self-contained HTML page.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import type { EpochRecord } from './checkpoint.js';
 import { classificationMetrics, type ClassificationMetrics } from './metrics.js';
 
 async function svg(spec: TopLevelSpec): Promise<string> {
+  // Loaded on first use: the plotting libraries take ~150 ms to load, which every other command can skip.
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
