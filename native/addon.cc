@@ -8,6 +8,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   i3d::RegisterAutograd(env, exports);
   i3d::RegisterRuntime(env, exports);
   i3d::RegisterFlow(env, exports);
+  i3d::RegisterPlan(env, exports);
   return exports;
 }
 

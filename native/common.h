@@ -168,5 +168,6 @@ void RegisterOps(Napi::Env env, Napi::Object exports);
 void RegisterAutograd(Napi::Env env, Napi::Object exports);
 void RegisterRuntime(Napi::Env env, Napi::Object exports);
 void RegisterFlow(Napi::Env env, Napi::Object exports);  // OpenCV TV-L1 optical flow (native/flow.cc)
+void RegisterPlan(Napi::Env env, Napi::Object exports);  // oneDNN inference plans (native/plan.cc)
 
 }  // namespace i3d

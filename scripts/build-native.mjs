@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { findLibtorch } from './libtorch.mjs';
+import { findOneDNN } from './onednn.mjs';
 import { findOpenCV } from './opencv.mjs';
 
 try {
@@ -11,6 +12,8 @@ try {
   console.log(`libtorch: ${t.includes[0]} (${t.cuda ? 'CUDA' : 'CPU'} build), libraries in ${t.libdir}`);
   const o = findOpenCV();
   console.log(`OpenCV (TV-L1 optical flow): ${o.include}, libraries in ${o.libdir}`);
+  const d = findOneDNN();
+  console.log(`oneDNN (fused inference): ${d.include}, libraries in ${d.libdir}`);
 } catch (e) {
   console.error(`\n${e.message}\n`);
   process.exit(1);

@@ -4,10 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# libtorch-dev: the engine; libopencv-contrib-dev: TV-L1 optical flow (cv::optflow); ffmpeg: video decoding;
+# libtorch-dev: the engine; libdnnl-dev: oneDNN headers for the fused inference path; libopencv-contrib-dev: TV-L1 optical flow (cv::optflow); ffmpeg: video decoding;
 # python3-torch, -h5py, -numpy, -opencv: the references the benchmarks and fixture scripts compare against;
 # g++/make/python3: node-gyp's toolchain.
-PACKAGES=(libtorch-dev libopencv-contrib-dev ffmpeg python3-torch python3-h5py python3-numpy python3-opencv g++ make python3)
+PACKAGES=(libtorch-dev libdnnl-dev libopencv-contrib-dev ffmpeg python3-torch python3-h5py python3-numpy python3-opencv g++ make python3)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"
@@ -38,11 +38,11 @@ fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
-  npm ci --no-audit --no-fund
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 fi
 
 addon=build/Release/i3d_native.node
-if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp scripts/libtorch.mjs scripts/opencv.mjs -newer "$addon" -print -quit)" ]; then
+if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp scripts/libtorch.mjs scripts/opencv.mjs scripts/onednn.mjs -newer "$addon" -print -quit)" ]; then
   echo "setup: building the native addon"
   npm run build:native
 fi

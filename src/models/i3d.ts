@@ -95,7 +95,7 @@ export class InceptionBlock extends Module {
 }
 
 /** The blocks of Inception-v1 I3D in order; numbers are max pools (kernel t, h, w; stride t, h, w). */
-const LAYOUT: readonly (
+export const I3D_LAYOUT: readonly (
   | { unit: string; out: number; k: number; stride?: number }
   | { pool: string; k: readonly [number, number, number]; s: readonly [number, number, number] }
   | { mixed: string; spec: InceptionSpec }
@@ -146,6 +146,12 @@ export interface I3DOptions {
   bnMomentum?: number;
 }
 
+/** One layer of the network in order, for code that walks it (the fused inference plan). */
+export type I3DLayer =
+  | { kind: 'unit'; unit: Unit3d }
+  | { kind: 'pool'; kernel: readonly [number, number, number]; stride: readonly [number, number, number] }
+  | { kind: 'mixed'; block: InceptionBlock };
+
 /** What a forward pass can give. */
 export interface I3DOutput {
   /** Mixed_5c: [B, 1024, T/8, H/32, W/32] (channels first, channels-last-3d memory). */
@@ -166,6 +172,8 @@ export class I3D extends Module {
   /** Channels of Mixed_5c's output (1024 at width 1). */
   readonly featureChannels: number;
   readonly #steps: ((x: Tensor) => Tensor)[] = [];
+  /** The layers up to Mixed_5c, in order. */
+  readonly layers: I3DLayer[] = [];
   readonly logitsWeight: Tensor | null = null;
   readonly logitsBias: Tensor | null = null;
 
@@ -184,18 +192,21 @@ export class I3D extends Module {
     if (typeof bnMomentum !== 'number' || !(bnMomentum > 0 && bnMomentum <= 1))
       v.fail('I3D', 'bnMomentum', 'a number in (0, 1]', o.bnMomentum);
     let channels = this.inChannels;
-    for (const l of LAYOUT) {
+    for (const l of I3D_LAYOUT) {
       if ('unit' in l) {
         const s = l.stride ?? 1;
         const out = scaled(l.out, this.width);
         const unit = this.child(l.unit, new Unit3d(l.unit, channels, out, [l.k, l.k, l.k], [s, s, s], bnMomentum));
         channels = out;
+        this.layers.push({ kind: 'unit', unit });
         this.#steps.push((x) => unit.forward(x));
       } else if ('pool' in l) {
+        this.layers.push({ kind: 'pool', kernel: l.k, stride: l.s });
         this.#steps.push((x) => F.maxPool3d(x, l.k, { stride: l.s, padding: 'same' }));
       } else {
         const block = this.child(l.mixed, new InceptionBlock(l.mixed, channels, l.spec, this.width, bnMomentum));
         channels = block.outChannels;
+        this.layers.push({ kind: 'mixed', block });
         this.#steps.push((x) => block.forward(x));
       }
     }

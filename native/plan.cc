@@ -1,0 +1,300 @@
+// Inference plans on oneDNN: a fixed list of convolutions (batch norm already folded into weights and bias by
+// TypeScript, ReLU fused as a post-op) and max pools over activation buffers kept in oneDNN's blocked channel
+// layout (nCdhw16c) from the first convolution to the last, built once per input shape and reused across calls.
+// An Inception block's branches write straight into their channel range of the block's output buffer, so the
+// concatenation costs nothing. Weights are reordered once, at build time, into the layout each convolution wants.
+// The model's structure comes from TypeScript (src/inference/i3d-plan.ts); this file only knows steps and buffers.
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common.h"
+
+namespace i3d {
+namespace {
+
+using dnnl::memory;
+using Dims = memory::dims;
+using Tag = memory::format_tag;
+using Dt = memory::data_type;
+
+dnnl::engine& Cpu() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+constexpr int64_t kBlock = 16;  // channels per block of nCdhw16c
+
+struct Buffer {
+  Dims dims;  // {1, C, D, H, W}
+  memory::desc md;
+  at::Tensor storage;  // one of the plan's storages (shared with buffers whose lifetimes do not overlap)
+  char* data() const { return static_cast<char*>(storage.data_ptr()); }
+};
+
+// One primitive and its arguments; memories whose handle changes per sample are set before each run.
+struct Step {
+  dnnl::primitive prim;
+  std::unordered_map<int, memory> args;
+  std::string impl;
+};
+
+struct Plan {
+  Dt dt = Dt::f32;
+  Dims inputDims;     // {1, C, T, H, W}
+  memory userInput;   // f32 ndhwc over the caller's tensor (handle set per sample)
+  memory inputMem;    // what the first convolution reads (userInput itself, or a converted copy)
+  bool convertInput = false;
+  dnnl::reorder inputReorder;
+  std::vector<at::Tensor> storages;  // bytes, 64-byte aligned by libtorch's allocator
+  std::vector<Buffer> buffers;
+  std::vector<Step> steps;
+  int outputBuffer = -1;
+  memory userOutput;  // f32 ncdhw over the result tensor (handle set per sample)
+  dnnl::reorder outputReorder;
+  std::mutex mutex;   // buffers are shared: one run at a time
+};
+
+Dims ReadDims(const Napi::Value& v) {
+  auto a = v.As<Napi::Array>();
+  Dims d;
+  for (uint32_t k = 0; k < a.Length(); k++) d.push_back(a.Get(k).As<Napi::Number>().Int64Value());
+  return d;
+}
+
+int64_t Volume(const Dims& d, size_t from) {
+  int64_t n = 1;
+  for (size_t k = from; k < d.size(); k++) n *= d[k];
+  return n;
+}
+
+size_t ElementSize(Dt dt) { return dt == Dt::f32 ? 4 : 2; }
+
+// The memory a step writes: the whole buffer, or channels [offset, offset + channels) of it. In nCdhw16c with
+// batch 1, a range of whole channel blocks is contiguous, so it is a dense memory at an offset.
+memory Slice(const Plan& p, int id, int64_t offset, int64_t channels) {
+  const Buffer& b = p.buffers.at(id);
+  if (offset < 0 || offset + channels > b.dims[1]) throw std::runtime_error("plan: channel range outside its buffer");
+  const bool whole = offset == 0 && channels == b.dims[1];
+  if (!whole && (offset % kBlock != 0 || (channels % kBlock != 0 && offset + channels != b.dims[1])))
+    throw std::runtime_error("plan: a channel range of a buffer must start and end on a block of 16 channels");
+  Dims d = b.dims;
+  d[1] = channels;
+  memory::desc md(d, p.dt, Tag::nCdhw16c);
+  char* at = b.data() + offset * Volume(b.dims, 2) * ElementSize(p.dt);
+  return memory(md, Cpu(), at);
+}
+
+memory Source(const Plan& p, int id) {
+  if (id < 0) return p.inputMem;
+  const Buffer& b = p.buffers.at(id);
+  return memory(b.md, Cpu(), b.data());
+}
+
+// Copies a JS Float32Array into a new f32 memory of the given dims and tag.
+memory Constant(const Napi::Value& v, const Dims& dims, Tag tag) {
+  auto a = v.As<Napi::Float32Array>();
+  memory::desc md(dims, Dt::f32, tag);
+  if (a.ElementLength() * 4 != md.get_size()) throw std::runtime_error("plan: a weight array has the wrong length");
+  memory m(md, Cpu());
+  std::memcpy(m.get_data_handle(), a.Data(), md.get_size());
+  return m;
+}
+
+void Reorder(dnnl::stream& s, memory& from, memory& to) { dnnl::reorder(from, to).execute(s, from, to); }
+
+// When a primitive wants another layout than the buffer has, it reads or writes a scratch copy in its own.
+struct Adapted {
+  memory mem;
+  bool copy = false;
+};
+Adapted Adapt(const memory& have, const memory::desc& want) {
+  if (have.get_desc() == want) return {have, false};
+  return {memory(want, Cpu()), true};
+}
+
+void AddStep(Plan& p, dnnl::primitive prim, std::unordered_map<int, memory> args, const std::string& impl) {
+  p.steps.push_back(Step{std::move(prim), std::move(args), impl});
+}
+
+// Adds `prim` with its source and destination adapted (reorders before and after) when their layouts differ.
+template <typename PD>
+void AddAdapted(Plan& p, const PD& pd, dnnl::primitive prim, memory src, memory dst, std::unordered_map<int, memory> args) {
+  Adapted s = Adapt(src, pd.src_desc());
+  Adapted d = Adapt(dst, pd.dst_desc());
+  if (s.copy) AddStep(p, dnnl::reorder(src, s.mem), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, s.mem}}, "reorder (source)");
+  args[DNNL_ARG_SRC] = s.mem;
+  args[DNNL_ARG_DST] = d.mem;
+  AddStep(p, prim, std::move(args), pd.impl_info_str());
+  if (d.copy) AddStep(p, dnnl::reorder(d.mem, dst), {{DNNL_ARG_FROM, d.mem}, {DNNL_ARG_TO, dst}}, "reorder (destination)");
+}
+
+void AddConv(Plan& p, const Napi::Object& s, dnnl::stream& strm) {
+  const int src = s.Get("src").As<Napi::Number>().Int32Value();
+  const int dst = s.Get("dst").As<Napi::Number>().Int32Value();
+  const int64_t offset = s.Get("offset").As<Napi::Number>().Int64Value();
+  const Dims wdims = ReadDims(s.Get("weightShape"));  // {O, I, kd, kh, kw}
+  memory srcMem = Source(p, src);
+  memory dstMem = Slice(p, dst, offset, wdims[0]);
+  if (srcMem.get_desc().dims()[1] != wdims[1]) throw std::runtime_error("plan: convolution input channels do not match its source");
+  memory::desc wAny(wdims, p.dt, Tag::any);
+  memory::desc bMd({wdims[0]}, Dt::f32, Tag::x);
+  // The first convolution (3 or 2 input channels) may want its source in another layout: let oneDNN choose.
+  memory::desc srcMd = src < 0 ? memory::desc(srcMem.get_desc().dims(), p.dt, Tag::any) : srcMem.get_desc();
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, srcMd, wAny, bMd,
+                                    dstMem.get_desc(), ReadDims(s.Get("stride")), ReadDims(s.Get("padL")), ReadDims(s.Get("padR")));
+  dnnl::primitive_attr attr;
+  if (s.Get("relu").As<Napi::Boolean>().Value()) {
+    dnnl::post_ops po;
+    po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    attr.set_post_ops(po);
+  }
+  dnnl::convolution_forward::primitive_desc pd(d, attr, Cpu());
+  memory userW = Constant(s.Get("weight"), wdims, Tag::oidhw);
+  memory w(pd.weights_desc(), Cpu());
+  Reorder(strm, userW, w);
+  memory b = Constant(s.Get("bias"), {wdims[0]}, Tag::x);
+  AddAdapted(p, pd, dnnl::convolution_forward(pd), srcMem, dstMem, {{DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, b}});
+}
+
+void AddMaxPool(Plan& p, const Napi::Object& s) {
+  const int src = s.Get("src").As<Napi::Number>().Int32Value();
+  const int dst = s.Get("dst").As<Napi::Number>().Int32Value();
+  memory srcMem = Source(p, src);
+  memory dstMem = Slice(p, dst, s.Get("offset").As<Napi::Number>().Int64Value(), srcMem.get_desc().dims()[1]);
+  // Max pooling ignores padded positions: TensorFlow's 'SAME' max pool (padding with -inf).
+  dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, srcMem.get_desc(),
+                                dstMem.get_desc(), ReadDims(s.Get("stride")), ReadDims(s.Get("kernel")), ReadDims(s.Get("padL")),
+                                ReadDims(s.Get("padR")));
+  dnnl::pooling_forward::primitive_desc pd(d, Cpu());
+  AddAdapted(p, pd, dnnl::pooling_forward(pd), srcMem, dstMem, {});
+}
+
+struct PlanHolder {
+  std::shared_ptr<Plan> plan;
+};
+
+// planCreate({precision: 'f32'|'bf16', input: [C, T, H, W], buffers: [[C, D, H, W]...], steps: [...], output})
+Napi::Value PlanCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    EnsureThreads();
+    auto spec = info[0].As<Napi::Object>();
+    auto p = std::make_shared<Plan>();
+    const std::string precision = spec.Get("precision").As<Napi::String>().Utf8Value();
+    if (precision != "f32" && precision != "bf16") throw std::runtime_error("plan: precision must be f32 or bf16");
+    p->dt = precision == "bf16" ? Dt::bf16 : Dt::f32;
+    Dims in = ReadDims(spec.Get("input"));
+    p->inputDims = {1, in[0], in[1], in[2], in[3]};
+    p->userInput = memory(memory::desc(p->inputDims, Dt::f32, Tag::ndhwc), Cpu(), DNNL_MEMORY_NONE);
+    p->convertInput = p->dt != Dt::f32;
+    if (p->convertInput) {
+      p->inputMem = memory(memory::desc(p->inputDims, p->dt, Tag::ndhwc), Cpu());
+      p->inputReorder = dnnl::reorder(p->userInput, p->inputMem);
+    } else {
+      p->inputMem = p->userInput;
+    }
+    // Buffers share storages (the caller's lifetimes); each storage is as large as its largest buffer, zeroed so
+    // that the padding channels of a last partial block are finite for the layers that read them.
+    auto bufs = spec.Get("buffers").As<Napi::Array>();
+    std::vector<int> storageOf;
+    std::vector<size_t> storageBytes;
+    for (uint32_t k = 0; k < bufs.Length(); k++) {
+      auto o = bufs.Get(k).As<Napi::Object>();
+      Dims d = ReadDims(o.Get("dims"));
+      Buffer b;
+      b.dims = {1, d[0], d[1], d[2], d[3]};
+      b.md = memory::desc(b.dims, p->dt, Tag::nCdhw16c);
+      const int s = o.Get("storage").As<Napi::Number>().Int32Value();
+      if (s < 0) throw std::runtime_error("plan: negative storage index");
+      if (static_cast<size_t>(s) >= storageBytes.size()) storageBytes.resize(s + 1, 0);
+      storageBytes[s] = std::max(storageBytes[s], b.md.get_size());
+      storageOf.push_back(s);
+      p->buffers.push_back(std::move(b));
+    }
+    for (size_t s = 0; s < storageBytes.size(); s++)
+      p->storages.push_back(at::zeros({static_cast<int64_t>(storageBytes[s])}, at::kByte));
+    for (size_t k = 0; k < p->buffers.size(); k++) p->buffers[k].storage = p->storages[storageOf[k]];
+    dnnl::stream strm(Cpu());
+    auto steps = spec.Get("steps").As<Napi::Array>();
+    for (uint32_t k = 0; k < steps.Length(); k++) {
+      auto s = steps.Get(k).As<Napi::Object>();
+      const std::string op = s.Get("op").As<Napi::String>().Utf8Value();
+      if (op == "conv")
+        AddConv(*p, s, strm);
+      else if (op == "maxpool")
+        AddMaxPool(*p, s);
+      else
+        throw std::runtime_error("plan: unknown step " + op);
+    }
+    strm.wait();
+    p->outputBuffer = spec.Get("output").As<Napi::Number>().Int32Value();
+    const Buffer& out = p->buffers.at(p->outputBuffer);
+    p->userOutput = memory(memory::desc(out.dims, Dt::f32, Tag::ncdhw), Cpu(), DNNL_MEMORY_NONE);
+    memory outMem(out.md, Cpu(), out.data());
+    p->outputReorder = dnnl::reorder(outMem, p->userOutput);
+    p->steps.push_back(Step{p->outputReorder, {{DNNL_ARG_FROM, outMem}, {DNNL_ARG_TO, p->userOutput}}, "reorder (output)"});
+    auto* holder = new PlanHolder{p};
+    return Napi::External<PlanHolder>::New(env, holder, [](Napi::Env, PlanHolder* h) { delete h; });
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, ErrorText(e));
+  }
+}
+
+std::shared_ptr<Plan> ArgPlan(const Napi::Value& v) {
+  if (!v.IsExternal()) throw std::runtime_error("plan: not a plan handle");
+  return v.As<Napi::External<PlanHolder>>().Data()->plan;
+}
+
+// planRun(plan, clips): clips float32 [B, T, H, W, C] contiguous; returns the output buffer as [B, C, D, H, W] f32.
+Thunk ParsePlanRun(const Args& a) {
+  auto p = ArgPlan(a.info[0]);
+  at::Tensor x = a.T(1);
+  if (x.scalar_type() != at::kFloat || !x.is_contiguous() || x.dim() != 5 || !x.device().is_cpu())
+    throw std::runtime_error("plan: clips must be a contiguous float32 CPU tensor [B, T, H, W, C]");
+  const auto& d = p->inputDims;  // {1, C, T, H, W}
+  if (x.size(1) != d[2] || x.size(2) != d[3] || x.size(3) != d[4] || x.size(4) != d[1])
+    throw std::runtime_error("plan: clips do not have the shape this plan was built for");
+  return One([p, x]() {
+    std::lock_guard<std::mutex> lock(p->mutex);
+    const Dims& od = p->buffers.at(p->outputBuffer).dims;
+    at::Tensor out = at::empty({x.size(0), od[1], od[2], od[3], od[4]}, at::kFloat);
+    dnnl::stream s(Cpu());
+    const int64_t inStride = Volume(p->inputDims, 1), outStride = Volume(od, 1);
+    for (int64_t i = 0; i < x.size(0); i++) {
+      p->userInput.set_data_handle(x.data_ptr<float>() + i * inStride);
+      p->userOutput.set_data_handle(out.data_ptr<float>() + i * outStride);
+      if (p->convertInput) p->inputReorder.execute(s, p->userInput, p->inputMem);
+      for (auto& st : p->steps) st.prim.execute(s, st.args);
+      s.wait();
+    }
+    return out;
+  });
+}
+
+// planInfo(plan): the implementation oneDNN chose for each step (e.g. "brg:avx512_core", "jit:avx512_core").
+Napi::Value PlanInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto p = ArgPlan(info[0]);
+  auto out = Napi::Array::New(env, p->steps.size());
+  for (size_t k = 0; k < p->steps.size(); k++) out.Set(static_cast<uint32_t>(k), p->steps[k].impl);
+  return out;
+}
+
+}  // namespace
+
+void RegisterPlan(Napi::Env env, Napi::Object exports) {
+  exports.Set("planCreate", Napi::Function::New(env, PlanCreate, "planCreate"));
+  exports.Set("planInfo", Napi::Function::New(env, PlanInfo, "planInfo"));
+  I3D_EXPORT_OP(exports, env, "planRun", ParsePlanRun);
+}
+
+}  // namespace i3d
