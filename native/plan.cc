@@ -251,7 +251,15 @@ Napi::Value PlanCreate(const Napi::CallbackInfo& info) {
 
 std::shared_ptr<Plan> ArgPlan(const Napi::Value& v) {
   if (!v.IsExternal()) throw std::runtime_error("plan: not a plan handle");
-  return v.As<Napi::External<PlanHolder>>().Data()->plan;
+  auto p = v.As<Napi::External<PlanHolder>>().Data()->plan;
+  if (!p) throw std::runtime_error("plan: this plan was freed");
+  return p;
+}
+
+// planFree(plan): releases the plan's weights and buffers now (a run in flight keeps them until it ends).
+Napi::Value PlanFree(const Napi::CallbackInfo& info) {
+  if (info[0].IsExternal()) info[0].As<Napi::External<PlanHolder>>().Data()->plan.reset();
+  return info.Env().Undefined();
 }
 
 // planRun(plan, clips): clips float32 [B, T, H, W, C] contiguous; returns the output buffer as [B, C, D, H, W] f32.
@@ -294,6 +302,7 @@ Napi::Value PlanInfo(const Napi::CallbackInfo& info) {
 void RegisterPlan(Napi::Env env, Napi::Object exports) {
   exports.Set("planCreate", Napi::Function::New(env, PlanCreate, "planCreate"));
   exports.Set("planInfo", Napi::Function::New(env, PlanInfo, "planInfo"));
+  exports.Set("planFree", Napi::Function::New(env, PlanFree, "planFree"));
   I3D_EXPORT_OP(exports, env, "planRun", ParsePlanRun);
 }
 

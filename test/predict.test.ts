@@ -2,13 +2,13 @@
 // labels, --json and the text format of the official sample, and bad input.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { formatPrediction, loadClip, topK, writeNpy, ZOO } from '../src/index.js';
+import { formatPrediction, hasBf16, I3D, i3dMacs, loadClip, topK, writeNpy, ZOO } from '../src/index.js';
 import { type I3DCase, i3dParityFixtures, relErr, ROOT, SHARED } from './helpers.js';
 
 const BIN = join(ROOT, 'dist/src/cli/main.js');
@@ -232,6 +232,8 @@ test('bad input: the CLI names the file and the problem, and exits 1', async () 
       /rgb_imagenet: neither a file, a checkpoint nor a model-zoo name/,
     ],
     [['predict', npy.rgb_top_odd_nonsquare!, '--weights', 'random', '--top', '0'], /--top must be a positive integer/],
+    [['predict', npy.rgb_top_odd_nonsquare!, '--weights', 'random', '--precision', 'fp16'], /--precision must be fp32 or bf16/],
+    [['predict', npy.rgb_top_odd_nonsquare!, '--weights', 'random', '--eager', '--precision', 'bf16'], /bf16 needs the fused engine/],
     [
       ['predict', npy.rgb_top_odd_nonsquare!, '--weights', 'random', '--labels', join(fx.dir, 'cases.json')],
       /label map has 1 names but the model has 400 classes/,
@@ -244,4 +246,94 @@ test('bad input: the CLI names the file and the problem, and exits 1', async () 
   }
   const r = spawnSync(process.execPath, [BIN, 'predict', '--help'], { encoding: 'utf8' });
   assert.match(r.stdout, /Zoo names: rgb_imagenet_and_kinetics, rgb_imagenet_and_kinetics_no_top, /);
+});
+
+test('the eager ops and the fused path (fp32 and bf16) give the same prediction on a .npy clip', async () => {
+  const c = caseOf('rgb_top_odd_nonsquare');
+  const run = async (extra: string[]) => {
+    const r = await i3d(['predict', npy[c.name]!, '--weights', join(fx.dir, c.weights), '--labels', LABELS, '--json', ...extra]);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as Json;
+  };
+  const eager = await run(['--eager']);
+  const fused = await run([]);
+  assert.ok(relErr(eager.logits, c.logits!) <= 1e-4);
+  assert.ok(relErr(fused.logits, c.logits!) <= 1e-4);
+  if (hasBf16()) {
+    const bf16 = await run(['--precision', 'bf16']);
+    assert.equal(bf16.top[0]!.index, fused.top[0]!.index);
+    assert.ok(relErr(bf16.logits, c.logits!) < 0.1);
+  }
+});
+
+test('many inputs: folders expand to their videos, one result per file in order, a bad file is reported and the exit code is 1', async () => {
+  const dir = join(tmp, 'folder');
+  mkdirSync(join(dir, 'sub'), { recursive: true });
+  for (const [name, frames] of [
+    ['a.mp4', 10],
+    ['sub/b.mp4', 12],
+  ] as const)
+    renameSync(testVideo(`f-${frames}.mp4`, frames), join(dir, name));
+  writeFileSync(join(dir, 'notes.txt'), 'not a video, and not listed: no video extension');
+  writeFileSync(join(dir, 'broken.avi'), 'random bytes named .avi');
+  const c = caseOf('rgb_top_odd_nonsquare');
+  const opts = ['--weights', join(fx.dir, c.weights), '--labels', LABELS, '--json', '--size', '64', '--resize', '64'];
+  const single = await i3d(['predict', join(dir, 'a.mp4'), ...opts]);
+  assert.equal(single.status, 0, single.stderr);
+  const r = await i3d(['predict', dir, npy[c.name]!, ...opts]);
+  assert.equal(r.status, 1, r.stderr);
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Json & { input: string; error?: string });
+  assert.deepEqual(
+    lines.map((l) => l.input),
+    [join(dir, 'a.mp4'), join(dir, 'broken.avi'), join(dir, 'sub/b.mp4'), npy.rgb_top_odd_nonsquare!],
+  );
+  assert.match(lines[1]!.error ?? '', /broken\.avi/);
+  for (const l of [lines[0]!, lines[2]!, lines[3]!]) assert.equal(l.logits.length, 400);
+  // The same video alone and within the folder: the same logits; the .npy clip gives the reference's.
+  assert.deepEqual(lines[0]!.logits, (JSON.parse(single.stdout) as Json).logits);
+  assert.ok(relErr(lines[3]!.logits, c.logits!) <= 1e-4);
+  assert.match(r.stderr, /3 of 4 file\(s\) classified/);
+  const text = await i3d([
+    'predict',
+    join(dir, 'sub'),
+    '--weights',
+    'random',
+    '--labels',
+    LABELS,
+    '--top',
+    '2',
+    '--size',
+    '64',
+    '--resize',
+    '64',
+  ]);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /^.*sub\/b\.mp4\t[^,]+ 0\.\d{3}, [^,]+ 0\.\d{3}\n$/);
+});
+
+test("multiply-accumulates of I3D: 111 GMAC for one RGB clip of 64 x 224 x 224 (the issue's figure)", () => {
+  const m = new I3D();
+  assert.ok(Math.abs(i3dMacs(m, 64, 224, 224) / 1e9 - 111.15) < 0.01, String(i3dMacs(m, 64, 224, 224)));
+  // Halving the frames halves the work up to the edges of 'SAME' padding.
+  assert.ok(Math.abs(i3dMacs(m, 32, 224, 224) / i3dMacs(m, 64, 224, 224) - 0.5) < 0.01);
+  m.dispose();
+});
+
+test('i3d bench prints ms per clip and GFLOP/s (--json), for the fused and the eager paths', async () => {
+  for (const extra of [[], ['--eager']]) {
+    const r = await i3d(['bench', '--frames', '8', '--size', '64', '--runs', '2', '--warmup', '1', '--json', ...extra]);
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as { msPerClip: number; gflops: number; gmacs: number; engine: string; runsMs: number[] };
+    assert.equal(j.engine, extra.length ? 'eager' : 'fused');
+    assert.equal(j.runsMs.length, 2);
+    assert.ok(j.msPerClip > 0 && Number.isFinite(j.msPerClip));
+    assert.equal(j.gmacs, i3dMacs(new I3D(), 8, 64, 64) / 1e9);
+    assert.ok(Math.abs(j.gflops - (2 * j.gmacs) / (j.msPerClip / 1000)) < 1e-6 * j.gflops);
+  }
+  const bad = await i3d(['bench', '--precision', 'int8']);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--precision must be one of fp32, bf16/);
 });

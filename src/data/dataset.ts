@@ -45,7 +45,8 @@ export interface Dataset {
   samples: Sample[];
 }
 
-function isVideo(name: string): boolean {
+/** Whether a file name has a video extension (and is not hidden). */
+export function isVideo(name: string): boolean {
   return !name.startsWith('.') && VIDEO_EXTENSIONS.includes(extname(name).toLowerCase());
 }
 

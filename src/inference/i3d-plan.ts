@@ -7,7 +7,7 @@ import type { I3D, I3DOutput, Unit3d } from '../models/i3d.js';
 import { resolvePadding } from '../nn/functional.js';
 import { hasBf16 } from '../system/cpu.js';
 import { noGrad, scope } from '../tensor/context.js';
-import { createPlan, planInfo, runPlan, type PlanHandle, type PlanStep, type Precision, type Triple } from '../tensor/plan.js';
+import { createPlan, freePlan, planInfo, runPlan, type PlanHandle, type PlanStep, type Precision, type Triple } from '../tensor/plan.js';
 import type { Tensor } from '../tensor/tensor.js';
 import * as v from '../tensor/validate.js';
 
@@ -32,7 +32,11 @@ function fold(u: Unit3d): { weight: Tensor; bias: Tensor } {
   return noGrad(() =>
     scope(() => {
       const s = u.runningVar.to('float64').add(BN_EPS).sqrt().pow(-1);
-      const weight = u.weight.to('float64').mul(s.reshape([-1, 1, 1, 1, 1])).to('float32').contiguous();
+      const weight = u.weight
+        .to('float64')
+        .mul(s.reshape([-1, 1, 1, 1, 1]))
+        .to('float32')
+        .contiguous();
       const bias = u.beta.to('float64').sub(u.runningMean.to('float64').mul(s)).to('float32');
       return { weight: weight.keep(), bias: bias.keep() };
     }),
@@ -137,6 +141,8 @@ function planSteps(
 export interface FusedI3DOptions {
   /** 'fp32' (default) or 'bf16' (CPUs with AVX512-BF16: about twice as fast, at an accuracy cost; see docs). */
   precision?: Precision;
+  /** Plans kept for reuse, one per clip shape, least recently used dropped first (default 2: each holds buffers). */
+  maxPlans?: number;
 }
 
 /**
@@ -145,6 +151,7 @@ export interface FusedI3DOptions {
  */
 export class FusedI3D {
   readonly precision: Precision;
+  readonly maxPlans: number;
   readonly #weights = new Map<Unit3d, { weight: Tensor; bias: Tensor }>();
   readonly #plans = new Map<string, PlanHandle>();
 
@@ -153,6 +160,7 @@ export class FusedI3D {
     o: FusedI3DOptions = {},
   ) {
     this.precision = v.oneOf('FusedI3D', 'precision', o.precision ?? 'fp32', ['fp32', 'bf16'] as const);
+    this.maxPlans = v.int('FusedI3D', 'maxPlans', o.maxPlans ?? 2, 1);
     const why = fusedUnsupported(model, this.precision);
     if (why) throw new Error(`FusedI3D: ${why}`);
     for (const l of model.layers) {
@@ -165,7 +173,14 @@ export class FusedI3D {
   plan(frames: number, height: number, width: number): PlanHandle {
     const key = `${frames}x${height}x${width}`;
     let p = this.#plans.get(key);
-    if (!p) {
+    if (p)
+      this.#plans.delete(key); // re-inserted below: the Map's order is the recency order
+    else {
+      if (this.#plans.size >= this.maxPlans) {
+        const [oldest, old] = this.#plans.entries().next().value!;
+        this.#plans.delete(oldest);
+        freePlan(old);
+      }
       const { buffers, steps, output } = planSteps(this.model, this.#weights, frames, height, width);
       p = createPlan({
         precision: this.precision,
@@ -174,8 +189,8 @@ export class FusedI3D {
         steps,
         output,
       });
-      this.#plans.set(key, p);
     }
+    this.#plans.set(key, p);
     return p;
   }
 
@@ -206,6 +221,17 @@ export class FusedI3D {
     } catch (e) {
       return Promise.reject(e as Error);
     }
+  }
+
+  /** Frees the folded weights and the plans' buffers now. Unusable afterwards. */
+  dispose(): void {
+    for (const w of this.#weights.values()) {
+      w.weight.dispose();
+      w.bias.dispose();
+    }
+    this.#weights.clear();
+    for (const p of this.#plans.values()) freePlan(p);
+    this.#plans.clear();
   }
 
   /** What the model's forward gives, in eval mode. */

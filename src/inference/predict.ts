@@ -1,13 +1,12 @@
 // `i3d predict` as a library call: weights by zoo name or path (or random), an RGB clip, optionally a flow clip
 // and flow weights (two-stream: the streams' logits are added), labels, top-k.
 import { I3D, type Stream } from '../models/i3d.js';
-import { tensor } from '../tensor/tensor.js';
-import { scope } from '../tensor/context.js';
 import { loadAny } from '../weights/convert.js';
 import { readLabels } from '../weights/labels.js';
 import { kinetics400LabelsFile, resolveWeights, type FetchOptions } from '../weights/zoo.js';
 import { WeightsError } from '../weights/errors.js';
-import { addLogits, clipLogits, topK, type Prediction } from './classify.js';
+import { addLogits, topK, type Prediction } from './classify.js';
+import { ClipRunner, type InferenceOptions } from './clip-runner.js';
 import { checkClip, readClipNpy, type I3DClip } from './clip-input.js';
 import { loadClip } from '../video/clip.js';
 import { loadClip as loadFlowClip } from '../video/flow-clip.js';
@@ -16,7 +15,7 @@ import { MIN_FRAMES } from '../models/i3d.js';
 /** `random` stands for random weights (to try the pipeline without a download; the classes mean nothing). */
 export const RANDOM_WEIGHTS = 'random';
 
-export interface PredictOptions extends FetchOptions, VideoInputOptions {
+export interface PredictOptions extends FetchOptions, VideoInputOptions, InferenceOptions {
   /** RGB weights: a zoo name, a path, or 'random' (default 'rgb_imagenet_and_kinetics'). */
   weights?: string;
   /** Flow weights for two-stream (default 'flow_imagenet_and_kinetics' with a flow clip); with a video input and no flow clip, the flow is computed from the video. */
@@ -78,11 +77,7 @@ export async function readRgbInput(path: string, o: VideoInputOptions = {}): Pro
   return checkClip(clip.data, clip.shape, 'rgb', path);
 }
 
-function logitsOf(model: I3D, clip: I3DClip): number[] {
-  return scope(() => clipLogits(model, tensor(clip.data, clip.shape)));
-}
-
-async function labelsFor(classes: number, own: string[] | undefined, o: PredictOptions): Promise<string[] | undefined> {
+export async function labelsFor(classes: number, own: string[] | undefined, o: PredictOptions): Promise<string[] | undefined> {
   if (o.labels) return readLabels(o.labels);
   if (own) return own;
   if (classes !== 400) return undefined;
@@ -106,19 +101,21 @@ export async function predict(input: string, o: PredictOptions = {}): Promise<Pr
   const rgb = await loadClassifier(spec, 'rgb', o);
   let logits: number[];
   let labels: string[] | undefined;
+  const rgbRunner = new ClipRunner(rgb.model, o);
   try {
-    logits = logitsOf(rgb.model, rgbClip);
+    logits = await rgbRunner.logits(rgbClip);
     labels = await labelsFor(rgb.model.classes, rgb.labels, o);
   } finally {
-    rgb.model.dispose();
+    rgbRunner.dispose();
   }
   const streams: Stream[] = ['rgb'];
   if (flowClip) {
     const flow = await loadClassifier(o.flowWeights ?? 'flow_imagenet_and_kinetics', 'flow', o);
+    const flowRunner = new ClipRunner(flow.model, o);
     try {
-      logits = addLogits(logits, logitsOf(flow.model, flowClip));
+      logits = addLogits(logits, await flowRunner.logits(flowClip));
     } finally {
-      flow.model.dispose();
+      flowRunner.dispose();
     }
     streams.push('flow');
   }

@@ -1,25 +1,32 @@
-// What the CPU can do, for choices that depend on it (bf16 inference).
+// What the CPU can do (Linux: /proc/cpuinfo), for `i3d doctor` and for choices that depend on it (bf16 inference).
 import { readFileSync } from 'node:fs';
 
-let flags: Set<string> | null = null;
+const FEATURES: Record<string, string> = {
+  avx2: 'avx2',
+  fma: 'fma',
+  avx512f: 'avx512f',
+  avx512_vnni: 'avx512_vnni',
+  avx512_bf16: 'avx512_bf16',
+  amx_bf16: 'amx_bf16',
+  neon: 'asimd',
+};
 
-/** The CPU's feature flags (Linux: /proc/cpuinfo; empty elsewhere). */
-export function cpuFlags(): Set<string> {
-  if (!flags) {
+/** Which of the features that matter here the CPU has (all false where /proc/cpuinfo cannot be read). */
+export function cpuFeatures(cpuinfo?: string): Record<string, boolean> {
+  let text = cpuinfo;
+  if (text === undefined) {
     try {
-      const line = readFileSync('/proc/cpuinfo', 'utf8')
-        .split('\n')
-        .find((l) => l.startsWith('flags'));
-      flags = new Set((line?.split(':')[1] ?? '').trim().split(/\s+/));
+      text = readFileSync('/proc/cpuinfo', 'utf8');
     } catch {
-      flags = new Set();
+      text = '';
     }
   }
-  return flags;
+  const flags = new Set((/^(flags|Features)\s*:\s*(.*)$/m.exec(text)?.[2] ?? '').split(/\s+/));
+  return Object.fromEntries(Object.entries(FEATURES).map(([name, flag]) => [name, flags.has(flag)]));
 }
 
-/** Whether the CPU computes bfloat16 natively (AVX512-BF16, or AMX). */
+/** Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX). */
 export function hasBf16(): boolean {
-  const f = cpuFlags();
-  return f.has('avx512_bf16') || f.has('amx_bf16');
+  const f = cpuFeatures();
+  return f.avx512_bf16 === true || f.amx_bf16 === true;
 }

@@ -1,8 +1,8 @@
 // What `i3d doctor` reports: the engine, the CPU's vector features, CUDA, ffmpeg and the Python peers.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { engineFacts, getNumThreads } from '../runtime.js';
+import { cpuFeatures } from './cpu.js';
 import { findPythonTorch } from './python.js';
 
 export interface DoctorReport {
@@ -14,29 +14,6 @@ export interface DoctorReport {
   ffmpeg: string | null;
   ffprobe: string | null;
   pythonTorch: string | null;
-}
-
-const FEATURES: Record<string, string> = {
-  avx2: 'avx2',
-  fma: 'fma',
-  avx512f: 'avx512f',
-  avx512_vnni: 'avx512_vnni',
-  avx512_bf16: 'avx512_bf16',
-  amx_bf16: 'amx_bf16',
-  neon: 'asimd',
-};
-
-export function cpuFeatures(cpuinfo?: string): Record<string, boolean> {
-  let text = cpuinfo;
-  if (text === undefined) {
-    try {
-      text = readFileSync('/proc/cpuinfo', 'utf8');
-    } catch {
-      text = '';
-    }
-  }
-  const flags = new Set((/^(flags|Features)\s*:\s*(.*)$/m.exec(text)?.[2] ?? '').split(/\s+/));
-  return Object.fromEntries(Object.entries(FEATURES).map(([name, flag]) => [name, flags.has(flag)]));
 }
 
 /** First line of `cmd args`' output, or null when it cannot run. Never goes through a shell. */

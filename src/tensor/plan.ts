@@ -56,6 +56,7 @@ export type PlanHandle = object & { readonly __brand: 'i3d.Plan' };
 interface PlanBinding {
   planCreate(spec: unknown): PlanHandle;
   planInfo(plan: PlanHandle): string[];
+  planFree(plan: PlanHandle): void;
 }
 const binding = native as unknown as PlanBinding;
 
@@ -77,6 +78,11 @@ export function createPlan(spec: PlanSpec): PlanHandle {
 /** The implementation oneDNN chose for each step (e.g. 'brg:avx512_core', 'jit:avx512_core_bf16'). */
 export function planInfo(plan: PlanHandle): string[] {
   return binding.planInfo(plan);
+}
+
+/** Releases a plan's weights and buffers now rather than at garbage collection (a run in flight finishes first). */
+export function freePlan(plan: PlanHandle): void {
+  binding.planFree(plan);
 }
 
 /** Runs a plan on clips [B, T, H, W, C] (contiguous float32, the shape it was built for): [B, C, T', H', W']. */

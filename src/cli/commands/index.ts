@@ -1,5 +1,6 @@
 // Every command of the `i3d` CLI, in the order `i3d --help` lists them.
 import type { Command } from 'commander';
+import { registerBench } from './bench.js';
 import { registerConvert } from './convert.js';
 import { registerDataset } from './dataset.js';
 import { registerDemo } from './demo.js';
@@ -19,5 +20,6 @@ export function registerCommands(program: Command): void {
   registerPreprocess(program);
   registerFlow(program);
   registerDataset(program);
+  registerBench(program);
   registerDoctor(program);
 }

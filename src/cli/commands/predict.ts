@@ -1,7 +1,10 @@
 // `i3d predict`: classify a clip with I3D (one stream, or RGB + flow).
-import type { Command } from 'commander';
+import { statSync } from 'node:fs';
+import { type Command, InvalidArgumentError } from 'commander';
 import { formatPrediction } from '../../inference/classify.js';
-import { predict, RANDOM_WEIGHTS } from '../../inference/predict.js';
+import { predict, RANDOM_WEIGHTS, type PredictOptions } from '../../inference/predict.js';
+import { expandInputs, predictFiles } from '../../inference/predict-files.js';
+import type { Precision } from '../../tensor/plan.js';
 import { predictTrained } from '../../train/evaluate.js';
 import { ZOO } from '../../weights/zoo.js';
 import { positiveInt, positiveSeconds } from '../options.js';
@@ -20,13 +23,52 @@ interface PredictFlags {
   flowModel?: string;
   window?: number;
   stride?: number;
+  precision: Precision;
+  eager?: boolean;
+}
+
+function precision(value: string): Precision {
+  if (value !== 'fp32' && value !== 'bf16') throw new InvalidArgumentError(`--precision must be fp32 or bf16, got '${value}'.`);
+  return value;
+}
+
+const isDir = (p: string) => {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+/** Many inputs (or a folder): one line per file (JSON lines with --json); exit code 1 when any file failed. */
+async function predictMany(inputs: string[], o: PredictFlags, base: PredictOptions): Promise<void> {
+  const files = expandInputs(inputs);
+  if (!files.length) throw new Error(`no video files in ${inputs.join(', ')}`);
+  const s = await predictFiles(files, base, (r) => {
+    if (o.json)
+      console.log(
+        JSON.stringify(
+          r.error ? { input: r.input, error: r.error } : { input: r.input, logits: r.prediction!.logits, top: r.prediction!.top },
+        ),
+      );
+    else if (r.error) console.log(`${r.input}\terror: ${r.error}`);
+    else console.log(`${r.input}\t${r.prediction!.top.map((t) => `${t.label} ${t.probability.toFixed(3)}`).join(', ')}`);
+  });
+  process.stderr.write(
+    `i3d: ${s.files - s.failed} of ${s.files} file(s) classified in ${s.seconds.toFixed(1)} s ` +
+      `(model ${s.modelSeconds.toFixed(1)} s, ${(s.files / s.seconds).toFixed(2)} files/s)\n`,
+  );
+  if (s.failed) process.exitCode = 1;
 }
 
 export function registerPredict(program: Command): void {
   program
     .command('predict')
     .description('classify the action in a clip with I3D (Kinetics-400 by default)')
-    .argument('<input>', 'a video file (any format ffmpeg reads), or an RGB clip .npy float32 [1, T, H, W, 3] in [-1, 1]')
+    .argument(
+      '<inputs...>',
+      'a video file (any format ffmpeg reads), an RGB clip .npy float32 [1, T, H, W, 3] in [-1, 1], or several files and folders of videos (one line per file)',
+    )
     .option(
       '--weights <name|path>',
       `RGB weights: a zoo name, a .h5 file, a checkpoint or a model folder, or '${RANDOM_WEIGHTS}'`,
@@ -46,9 +88,14 @@ export function registerPredict(program: Command): void {
     .option('--flow-model <dir>', 'with --model: a trained flow-stream model of the same classes (two-stream, logits averaged)')
     .option('--window <s>', 'with --model: one prediction per window of this many seconds (long videos)', positiveSeconds('--window'))
     .option('--stride <s>', 'with --window: seconds between window starts (default: the window)', positiveSeconds('--stride'))
-    .option('--json', 'print {"logits": [...], "top": [{"index", "label", "probability", "logit"}]}')
+    .option('--precision <p>', 'fp32 or bf16 (bf16: CPUs with AVX512-BF16; faster only where bf16 runs at full rate)', precision, 'fp32')
+    .option('--eager', 'run the eager ops (the training path) instead of the fused inference path')
+    .option('--json', 'print {"logits": [...], "top": [{"index", "label", "probability", "logit"}]} (one line per file for many)')
     .addHelpText('after', `\nZoo names: ${[...ZOO.keys()].join(', ')}`)
-    .action(async (input: string, o: PredictFlags) => {
+    .action(async (inputs: string[], o: PredictFlags) => {
+      const many = inputs.length > 1 || isDir(inputs[0]!);
+      if (many && o.model) throw new Error('--model takes one video; classify many with the I3D weights (--weights)');
+      const input = inputs[0]!;
       if (o.model) {
         const r = await predictTrained(o.model, input, {
           top: o.top,
@@ -68,18 +115,22 @@ export function registerPredict(program: Command): void {
       }
       if (o.window || o.stride || o.flowModel) throw new Error('--window, --stride and --flow-model need --model (a trained I3D-LSTM)');
       const bars = downloadBars();
+      const base: PredictOptions = {
+        weights: o.weights,
+        ...(o.flowWeights ? { flowWeights: o.flowWeights } : {}),
+        ...(o.flow ? { flow: o.flow } : {}),
+        top: o.top,
+        size: o.size,
+        resize: o.resize,
+        precision: o.precision,
+        ...(o.eager ? { engine: 'eager' as const } : {}),
+        ...(o.labels ? { labels: o.labels } : {}),
+        onProgress: bars.onProgress,
+        warn: (m) => process.stderr.write(`i3d: warning: ${m}\n`),
+      };
       try {
-        const r = await predict(input, {
-          weights: o.weights,
-          ...(o.flowWeights ? { flowWeights: o.flowWeights } : {}),
-          ...(o.flow ? { flow: o.flow } : {}),
-          top: o.top,
-          size: o.size,
-          resize: o.resize,
-          ...(o.labels ? { labels: o.labels } : {}),
-          onProgress: bars.onProgress,
-          warn: (m) => process.stderr.write(`i3d: warning: ${m}\n`),
-        });
+        if (many) return await predictMany(inputs, o, base);
+        const r = await predict(input, base);
         console.log(o.json ? JSON.stringify({ logits: r.logits, top: r.top }) : formatPrediction(r));
       } finally {
         bars.stop();
