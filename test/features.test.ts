@@ -104,6 +104,33 @@ test('extracted features equal the backbone segmentFeatures of the same centre c
   }
 });
 
+test('a full-width backbone goes through the fused inference path: the same features as its eager ops', async () => {
+  const videos = readdirSync(join(data, 'move_up'))
+    .slice(0, 3)
+    .map((n) => join(data, 'move_up', n));
+  const r = await extractFeatures(videos, opts(join(dir, 'cache-wide'), { width: 1 }));
+  assert.equal(r.computed, 3);
+  assert.deepEqual(r.featureShape, [1, 2, 1024]);
+  manualSeed(42);
+  const model = new I3DLSTM({ classes: 4, backbone: await loadBackbone('random', 'rgb', 1), freezeBackbone: true });
+  try {
+    for (const e of r.entries) {
+      const clip = await loadClip(e.source, { ...CLIP, crop: 'center' });
+      const direct = scope(() => noGrad(() => model.segmentFeatures(tensor(clip.data, clip.shape)).data() as Float32Array));
+      const cached = readFeatures(r.dir, e).data;
+      let num = 0;
+      let den = 0;
+      for (let i = 0; i < direct.length; i++) {
+        num += (direct[i]! - cached[i]!) ** 2;
+        den += direct[i]! ** 2;
+      }
+      assert.ok(Math.sqrt(num / den) <= 1e-5, `${e.path}: relative error ${Math.sqrt(num / den)}`);
+    }
+  } finally {
+    model.dispose();
+  }
+});
+
 test('a re-run computes nothing, a changed parameter gets a new key, an interrupted run resumes with the rest', async () => {
   const out = join(dir, 'cache-b');
   const first = await extractFeatures(data, opts(out));

@@ -17,6 +17,7 @@ import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 
 import { Worker } from 'node:worker_threads';
 import type { ClipResult, ClipTask } from '../data/clip-worker.js';
 import { scanFolder, type Sample } from '../data/dataset.js';
+import { FusedI3D, fusedUnsupported } from '../inference/i3d-plan.js';
 import { deriveSeed, mulberry32 } from '../data/rng.js';
 import { writeNpy } from '../io/npy.js';
 import { I3D, type Stream } from '../models/i3d.js';
@@ -315,9 +316,12 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
   const backbone =
     typeof o.backbone === 'string' ? await backboneFor(o.backbone, o.stream ?? 'rgb', o.width ?? 1, seed, o.fetch ?? {}) : o.backbone;
   const wasTraining = backbone.training;
+  let fused: FusedI3D | null = null;
   try {
     if (backbone.includeTop) throw new Error('extractFeatures: the backbone must be an I3D without its top');
     backbone.eval();
+    // The fused inference path where the backbone allows it (full width, on the CPU), else the eager ops.
+    if (!fusedUnsupported(backbone)) fused = new FusedI3D(backbone);
     const info: CacheKeyInfo = {
       format: 1,
       backbone: backboneDigest(backbone),
@@ -458,8 +462,14 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
         const clipLen = one.reduce((a, b) => a * b, 1) * o.segments;
         const x = new Float32Array(ok.length * views * clipLen);
         ok.forEach(({ clips }, i) => clips.forEach((c, view) => x.set(c.data, (i * views + view) * clipLen)));
-        const feats = scope(() =>
-          noGrad(() => backbone.forward(tensor(x, [ok.length * views * o.segments, ...one])).features.data() as Float32Array),
+        const shape = [ok.length * views * o.segments, ...one];
+        const feats = await scope(async () =>
+          noGrad(async () => {
+            const clips = tensor(x, shape);
+            // The fused path runs off the JavaScript thread, so the next chunk decodes meanwhile.
+            const features = fused ? (await fused.featureMapAsync(clips)).mean([2, 3, 4]) : backbone.forward(clips).features;
+            return features.data() as Float32Array;
+          }),
         );
         const per = views * o.segments * featureShape[2];
         for (const [i, { same }] of ok.entries()) {
@@ -490,6 +500,7 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
     const out = videos.map((v) => entries.get(v.source)).filter((e): e is FeatureEntry => e !== undefined);
     return { dir, key, manifest: manifestPath, entries: out, computed, reused: out.length - computed, skipped, featureShape };
   } finally {
+    fused?.dispose();
     if (owned) backbone.dispose();
     else backbone.train(wasTraining);
   }
