@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { FusedI3D, fusedUnsupported, hasBf16, noGrad, ops, scope, tensor, type Tensor } from '../src/index.js';
+import { fuseBackbone, FusedI3D, fusedUnsupported, hasBf16, I3DLSTM, noGrad, ops, scope, tensor, type Tensor } from '../src/index.js';
 import { I3D } from '../src/models/i3d.js';
 import { loadKerasH5 } from '../src/weights/keras-h5.js';
 import { type I3DCase, i3dParityFixtures, relErr } from './helpers.js';
@@ -106,4 +106,25 @@ test('fused: refuses what it cannot run, with the reason', () => {
   assert.throws(() => fused.featureMap(ops.zeros([1, 4, 64, 64, 3])), /frames >= 8/);
   assert.throws(() => fused.featureMap(ops.zeros([1, 8, 64, 64, 2])), /\[batch, frames >= 8, height >= 32, width >= 32, 3\] \(rgb\)/);
   assert.throws(() => new FusedI3D(models.get('rgb_notop')!, { precision: 'fp16' as 'fp32' }), /precision/);
+});
+
+test('fuseBackbone: an I3D-LSTM in eval mode computes its segment features on the fused path, and undoes it', () => {
+  const model = new I3DLSTM({ classes: 5, backbone: new I3D({ includeTop: false }) }).eval();
+  try {
+    const clips = ops.rand([2, 2, 8, 32, 48, 3]).mul(2).sub(1);
+    const eager = noGrad(() => model.forward(clips)).toArray();
+    const undo = fuseBackbone(model);
+    assert.ok(model.inferenceFeatures, 'the fused features are in use');
+    const fused = noGrad(() => model.forward(clips)).toArray();
+    assert.ok(relErr(fused, eager) < 1e-5, `relative error ${relErr(fused, eager)}`);
+    undo();
+    assert.equal(model.inferenceFeatures, null);
+    // A narrow backbone keeps the eager ops.
+    const narrow = new I3DLSTM({ classes: 5, backbone: new I3D({ includeTop: false, width: 0.125 }) }).eval();
+    fuseBackbone(narrow)();
+    assert.equal(narrow.inferenceFeatures, null);
+    narrow.dispose();
+  } finally {
+    model.dispose();
+  }
 });

@@ -4,6 +4,7 @@
 // themselves, buffers allocated once per clip shape and reused, and optionally bfloat16 (--precision bf16).
 // The steps run in oneDNN (native/plan.cc); the head (average pool, logits) stays on the eager ops.
 import type { I3D, I3DOutput, Unit3d } from '../models/i3d.js';
+import type { I3DLSTM } from '../models/i3d-lstm.js';
 import { resolvePadding } from '../nn/functional.js';
 import { hasBf16 } from '../system/cpu.js';
 import { noGrad, scope } from '../tensor/context.js';
@@ -254,4 +255,19 @@ export class FusedI3D {
       if (wasTraining) m.train();
     }
   }
+}
+
+/**
+ * Lets an I3D-LSTM compute its backbone's features on the fused path in eval mode (evaluation, prediction), where the
+ * backbone allows it; returns what undoes it (and frees the fused weights). Train after undoing, not before: the
+ * fused path snapshots the backbone's weights.
+ */
+export function fuseBackbone(model: I3DLSTM): () => void {
+  if (fusedUnsupported(model.backbone)) return () => {};
+  const fused = new FusedI3D(model.backbone);
+  model.inferenceFeatures = (clips) => fused.forward(clips).features;
+  return () => {
+    model.inferenceFeatures = null;
+    fused.dispose();
+  };
 }

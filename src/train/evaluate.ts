@@ -8,6 +8,7 @@ import { tensor } from '../tensor/tensor.js';
 import { clipLoaderModule, loadStreamClip } from '../video/stream-clip.js';
 import { segmentIndices } from '../video/sample.js';
 import { classificationMetrics, type ClassificationMetrics } from './metrics.js';
+import { fuseBackbone } from '../inference/i3d-plan.js';
 import { loadTrainedModel, readTrainedDescription, type I3DLSTMDescription } from './trained-model.js';
 
 export interface EvaluateOptions {
@@ -48,8 +49,10 @@ async function logitsByPath(
     ...(o.onSkip ? { onSkip: o.onSkip } : {}),
   });
   const logits = new Map<string, number[]>();
+  let unfuse = () => {};
   try {
     model.eval();
+    unfuse = fuseBackbone(model);
     for await (const b of gen.epoch(0)) {
       const rows = scope(() => noGrad(() => model.forward(tensor(b.x, b.shape)).toArray()));
       b.paths.forEach((path, i) => logits.set(path, rows.slice(i * d.classes, (i + 1) * d.classes)));
@@ -57,6 +60,7 @@ async function logitsByPath(
     return { logits, skipped: [...gen.skipped.keys()], description: d, dir };
   } finally {
     await gen.close();
+    unfuse();
     model.dispose();
   }
 }
@@ -127,6 +131,8 @@ async function videoLogits(
 ): Promise<{ description: I3DLSTMDescription; whole?: number[]; windows?: { start: number; end: number; logits: number[] }[] }> {
   const { model, description: d } = loadTrainedModel(modelDir);
   const { segments: S, frames: T, size, resize, fps } = d.clip;
+  model.eval();
+  const unfuse = fuseBackbone(model);
   try {
     if (o.window === undefined) {
       const clip = await loadStreamClip(d.stream, video, { frames: T, segments: S, size, resize, fps, crop: 'center' });
@@ -156,6 +162,7 @@ async function videoLogits(
     }
     return { description: d, windows };
   } finally {
+    unfuse();
     model.dispose();
   }
 }
