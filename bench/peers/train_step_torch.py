@@ -29,6 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from tf_same import max_pool_same, same_pads
+
 cfg = json.loads(sys.argv[1])
 torch.set_num_threads(cfg["threads"])
 torch.manual_seed(0)
@@ -42,27 +44,6 @@ MIXED = [
     ("4e", [112, 144, 288, 32, 64, 64]), ("4f", [256, 160, 320, 32, 128, 128]),
     ("5b", [256, 160, 320, 32, 128, 128]), ("5c", [384, 192, 384, 48, 128, 128]),
 ]
-
-
-def same_pads(size, k, s):
-    """TensorFlow SAME split as ours (src/nn/functional.ts): symmetric part for the op, extra (F.pad order) or None."""
-    sym, extra = [], []
-    for n, kk, ss in zip(size, k, s):
-        total = max((-(-n // ss) - 1) * ss + kk - n, 0)
-        before, after = total // 2, total - total // 2
-        m = min(before, after)
-        sym.append(m)
-        extra.append((before - m, after - m))
-    (tb, ta), (hb, ha), (wb, wa) = extra
-    pads = (wb, wa, hb, ha, tb, ta)
-    return sym, (pads if any(pads) else None)
-
-
-def max_pool_same(x, k, s):
-    sym, extra = same_pads(x.shape[2:], k, s)
-    if extra:
-        x = F.pad(x, extra, value=float("-inf"))
-    return F.max_pool3d(x, k, s, sym)
 
 
 class Unit3d(nn.Module):

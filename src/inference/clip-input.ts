@@ -29,7 +29,9 @@ export function checkClip(data: Float32Array, shape: readonly number[], stream: 
     throw new ClipError(`${source}: shape [${shape.join(', ')}]; I3D needs ${want}`);
   let lo = Infinity;
   let hi = -Infinity;
-  for (const x of data) {
+  for (let i = 0; i < data.length; i++) {
+    // An indexed loop: for-of over a typed array of ten million values costs ten times more.
+    const x = data[i]!;
     if (x < lo) lo = x;
     if (x > hi) hi = x;
   }
