@@ -97,14 +97,14 @@ memory Source(const Plan& p, int id) {
   return memory(b.md, Cpu(), b.data());
 }
 
-// Copies a JS Float32Array into a new f32 memory of the given dims and tag.
-memory Constant(const Napi::Value& v, const Dims& dims, Tag tag) {
-  auto a = v.As<Napi::Float32Array>();
+// A float32 tensor argument (contiguous, `dims` elements) as an f32 memory over its data (no copy).
+memory TensorMemory(const Napi::Value& v, const Dims& dims, Tag tag, at::Tensor& keep) {
+  keep = ArgTensor(v);
   memory::desc md(dims, Dt::f32, tag);
-  if (a.ElementLength() * 4 != md.get_size()) throw std::runtime_error("plan: a weight array has the wrong length");
-  memory m(md, Cpu());
-  std::memcpy(m.get_data_handle(), a.Data(), md.get_size());
-  return m;
+  if (keep.scalar_type() != at::kFloat || !keep.is_contiguous() || !keep.device().is_cpu() ||
+      static_cast<size_t>(keep.numel()) * 4 != md.get_size())
+    throw std::runtime_error("plan: a weight must be a contiguous float32 CPU tensor of the step's shape");
+  return memory(md, Cpu(), keep.data_ptr());
 }
 
 void Reorder(dnnl::stream& s, memory& from, memory& to) { dnnl::reorder(from, to).execute(s, from, to); }
@@ -156,10 +156,14 @@ void AddConv(Plan& p, const Napi::Object& s, dnnl::stream& strm) {
     attr.set_post_ops(po);
   }
   dnnl::convolution_forward::primitive_desc pd(d, attr, Cpu());
-  memory userW = Constant(s.Get("weight"), wdims, Tag::oidhw);
+  at::Tensor wt, bt;
+  memory userW = TensorMemory(s.Get("weight"), wdims, Tag::oidhw, wt);
   memory w(pd.weights_desc(), Cpu());
   Reorder(strm, userW, w);
-  memory b = Constant(s.Get("bias"), {wdims[0]}, Tag::x);
+  memory userB = TensorMemory(s.Get("bias"), {wdims[0]}, Tag::x, bt);
+  memory b(bMd, Cpu());
+  Reorder(strm, userB, b);
+  strm.wait();  // the reorders read the tensors, which this function holds
   AddAdapted(p, pd, dnnl::convolution_forward(pd), srcMem, dstMem, {{DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, b}});
 }
 
@@ -200,8 +204,9 @@ Napi::Value PlanCreate(const Napi::CallbackInfo& info) {
     } else {
       p->inputMem = p->userInput;
     }
-    // Buffers share storages (the caller's lifetimes); each storage is as large as its largest buffer, zeroed so
-    // that the padding channels of a last partial block are finite for the layers that read them.
+    // Buffers share storages (the caller's lifetimes); each storage is as large as its largest buffer. Not zeroed:
+    // every buffer is written whole (the padding channels of a last partial block too: oneDNN zero-fills them)
+    // before any step reads it.
     auto bufs = spec.Get("buffers").As<Napi::Array>();
     std::vector<int> storageOf;
     std::vector<size_t> storageBytes;
@@ -219,7 +224,7 @@ Napi::Value PlanCreate(const Napi::CallbackInfo& info) {
       p->buffers.push_back(std::move(b));
     }
     for (size_t s = 0; s < storageBytes.size(); s++)
-      p->storages.push_back(at::zeros({static_cast<int64_t>(storageBytes[s])}, at::kByte));
+      p->storages.push_back(at::empty({static_cast<int64_t>(storageBytes[s])}, at::kByte));
     for (size_t k = 0; k < p->buffers.size(); k++) p->buffers[k].storage = p->storages[storageOf[k]];
     dnnl::stream strm(Cpu());
     auto steps = spec.Get("steps").As<Napi::Array>();

@@ -1,7 +1,7 @@
 // Inference plans (native/plan.cc): a fixed list of oneDNN convolutions (bias, optional fused ReLU) and max pools
 // over activation buffers in a blocked channel layout, built once for one input shape and run many times.
 // What the steps are is up to the caller (src/inference/i3d-plan.ts builds I3D's).
-import { native } from '../native/binding.js';
+import { native, type Handle } from '../native/binding.js';
 import { op } from './exec.js';
 import { handleOf, type Tensor } from './tensor.js';
 import * as v from './validate.js';
@@ -60,17 +60,15 @@ interface PlanBinding {
 }
 const binding = native as unknown as PlanBinding;
 
-function floats(where: string, t: Tensor): Float32Array {
-  if (t.dtype !== 'float32') v.fail(where, 'weight', 'a float32 tensor', t.dtype);
-  return t.contiguous().data<'float32'>();
+function weight(t: Tensor): Handle {
+  if (t.dtype !== 'float32' || !t.isContiguous()) v.fail('createPlan', 'weight', 'a contiguous float32 tensor', t.dtype);
+  return handleOf('createPlan', 'weight', t);
 }
 
-/** Builds a plan: reorders every weight into the layout its convolution wants, allocates the buffers. */
+/** Builds a plan: reorders every weight into the layout its convolution wants (read from the tensors, not copied), allocates the buffers. */
 export function createPlan(spec: PlanSpec): PlanHandle {
   const steps = spec.steps.map((s) =>
-    s.op === 'conv'
-      ? { ...s, weight: floats('createPlan', s.weight), weightShape: [...s.weight.shape], bias: floats('createPlan', s.bias) }
-      : s,
+    s.op === 'conv' ? { ...s, weight: weight(s.weight), weightShape: [...s.weight.shape], bias: weight(s.bias) } : s,
   );
   return binding.planCreate({ ...spec, precision: spec.precision === 'bf16' ? 'bf16' : 'f32', steps });
 }
