@@ -180,11 +180,29 @@ void AddMaxPool(Plan& p, const Napi::Object& s) {
   AddAdapted(p, pd, dnnl::pooling_forward(pd), srcMem, dstMem, {});
 }
 
+// What JavaScript holds. The plan's bytes (buffers and weights) are reported to V8 while it holds them, so that a
+// forgotten plan is collected as promptly as the memory it keeps.
 struct PlanHolder {
   std::shared_ptr<Plan> plan;
+  int64_t reported = 0;
+  void Release(Napi::Env env) {
+    plan.reset();
+    if (reported) Napi::MemoryManagement::AdjustExternalMemory(env, -reported);
+    reported = 0;
+  }
 };
 
-// planCreate({precision: 'f32'|'bf16', input: [C, T, H, W], buffers: [[C, D, H, W]...], steps: [...], output})
+int64_t PlanBytes(const Plan& p) {
+  int64_t n = 0;
+  for (const auto& s : p.storages) n += s.numel();
+  for (const auto& st : p.steps) {
+    auto w = st.args.find(DNNL_ARG_WEIGHTS);
+    if (w != st.args.end()) n += static_cast<int64_t>(w->second.get_desc().get_size());
+  }
+  return n;
+}
+
+// planCreate({precision: 'f32'|'bf16', input: [C, T, H, W], buffers: [{dims: [C, D, H, W], storage}...], steps, output})
 Napi::Value PlanCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
@@ -245,8 +263,12 @@ Napi::Value PlanCreate(const Napi::CallbackInfo& info) {
     memory outMem(out.md, Cpu(), out.data());
     p->outputReorder = dnnl::reorder(outMem, p->userOutput);
     p->steps.push_back(Step{p->outputReorder, {{DNNL_ARG_FROM, outMem}, {DNNL_ARG_TO, p->userOutput}}, "reorder (output)"});
-    auto* holder = new PlanHolder{p};
-    return Napi::External<PlanHolder>::New(env, holder, [](Napi::Env, PlanHolder* h) { delete h; });
+    auto* holder = new PlanHolder{p, PlanBytes(*p)};
+    Napi::MemoryManagement::AdjustExternalMemory(env, holder->reported);
+    return Napi::External<PlanHolder>::New(env, holder, [](Napi::Env e, PlanHolder* h) {
+      h->Release(e);
+      delete h;
+    });
   } catch (const Napi::Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -263,7 +285,7 @@ std::shared_ptr<Plan> ArgPlan(const Napi::Value& v) {
 
 // planFree(plan): releases the plan's weights and buffers now (a run in flight keeps them until it ends).
 Napi::Value PlanFree(const Napi::CallbackInfo& info) {
-  if (info[0].IsExternal()) info[0].As<Napi::External<PlanHolder>>().Data()->plan.reset();
+  if (info[0].IsExternal()) info[0].As<Napi::External<PlanHolder>>().Data()->Release(info.Env());
   return info.Env().Undefined();
 }
 

@@ -5,7 +5,19 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { fuseBackbone, FusedI3D, fusedUnsupported, hasBf16, I3DLSTM, noGrad, ops, scope, tensor, type Tensor } from '../src/index.js';
+import {
+  fuseBackbone,
+  FusedI3D,
+  fusedUnsupported,
+  hasBf16,
+  I3DLSTM,
+  noGrad,
+  ops,
+  reportedNativeBytes,
+  scope,
+  tensor,
+  type Tensor,
+} from '../src/index.js';
 import { I3D } from '../src/models/i3d.js';
 import { loadKerasH5 } from '../src/weights/keras-h5.js';
 import { type I3DCase, i3dParityFixtures, relErr } from './helpers.js';
@@ -95,6 +107,17 @@ test('fused: runs off the JavaScript thread, and builds one plan per clip shape'
   assert.ok(impl.length > 57, `${impl.length} steps`);
   assert.ok(!impl.some((s) => s.startsWith('ref')), impl.join(', '));
   for (const t of [a, b, fa, fb, ea, eb]) t.dispose();
+});
+
+test('fused: a plan reports its memory to V8 while held, and gives it back when freed', () => {
+  const fused = new FusedI3D(models.get('rgb_notop')!);
+  const before = reportedNativeBytes();
+  fused.plan(16, 112, 112);
+  const held = reportedNativeBytes() - before;
+  // The buffers (the largest: 64 channels x 8 x 56 x 56 floats = 6.4 MB) and the weights' reordered copy (~50 MB).
+  assert.ok(held > 50e6 && held < 200e6, `plan bytes ${held}`);
+  fused.dispose(); // also frees the folded weights, reported before `before`
+  assert.ok(reportedNativeBytes() <= before, 'the plan and the folded weights are given back');
 });
 
 test('fused: refuses what it cannot run, with the reason', () => {
