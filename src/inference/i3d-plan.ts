@@ -3,7 +3,7 @@
 // into their part of the block's output (no concatenation copy), padding done by the convolutions and pools
 // themselves, buffers allocated once per clip shape and reused, and optionally bfloat16 (--precision bf16).
 // The steps run in oneDNN (native/plan.cc); the head (average pool, logits) stays on the eager ops.
-import type { I3D, I3DOutput, Unit3d } from '../models/i3d.js';
+import { type I3D, type I3DOutput, MIN_FRAMES, MIN_SIZE, type Unit3d } from '../models/i3d.js';
 import type { I3DLSTM } from '../models/i3d-lstm.js';
 import { resolvePadding } from '../nn/functional.js';
 import { hasBf16 } from '../system/cpu.js';
@@ -203,7 +203,8 @@ export class FusedI3D {
   #prepare(clips: Tensor): [PlanHandle, Tensor] {
     const s = clips.shape;
     // The eager model checks shapes with its own message.
-    if (s.length !== 5 || s[4] !== this.model.inChannels || s[1]! < 8 || s[2]! < 32 || s[3]! < 32) this.model.forwardFeatures(clips);
+    const ok = s.length === 5 && s[4] === this.model.inChannels && s[1]! >= MIN_FRAMES && s[2]! >= MIN_SIZE && s[3]! >= MIN_SIZE;
+    if (!ok) this.model.forwardFeatures(clips);
     const x = clips.dtype === 'float32' && clips.isContiguous() ? clips : clips.to('float32').contiguous();
     return [this.plan(s[1]!, s[2]!, s[3]!), x];
   }
