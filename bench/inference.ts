@@ -21,15 +21,14 @@
 //        [--rounds 2] [--seed 0] [--impls fp32,bf16,eager,torch,ort] [--no-peer] [--json]
 // Ratios are of times (ours / the other): below 1, ours is faster.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { I3D, Unit3d } from '../src/index.js';
 import { readNpyFloat32, writeNpy } from '../src/io/npy.js';
 import { findPythonTorch } from '../src/system/python.js';
-import { ROOT } from './common.js';
+import { cpuTicks, log, median, positive, ROOT } from './common.js';
 
 const { values } = parseArgs({
   options: {
@@ -48,12 +47,6 @@ const { values } = parseArgs({
     worker: { type: 'string' },
   },
 });
-
-function positive(name: string, s: string | undefined, min = 1): number {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name}: an integer >= ${min}, got ${s}`);
-  return n;
-}
 
 type Impl = 'fp32' | 'bf16' | 'eager' | 'ort';
 /** What a worker child runs. */
@@ -75,13 +68,6 @@ interface Result {
   info?: string;
   torch?: string;
 }
-
-const log = (s: string) => process.stderr.write(`${s}\n`);
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /** Times `warmup` + `runs` calls of fn (which returns its own ms), logging each. */
 async function timeRuns(label: string, job: Job, fn: () => number | Promise<number>): Promise<number[]> {
@@ -170,47 +156,6 @@ async function worker(job: Job): Promise<Result> {
   return { times, logits, maxRssKiB: process.resourceUsage().maxRSS, ...(info ? { info } : {}) };
 }
 
-/** Multiply-adds of every convolution of the model (the head's too) for clips of frames x size x size. */
-function countMacs(model: I3D, frames: number, size: number): number {
-  let macs = 0;
-  const prod = (d: number[]) => d.reduce((a, b) => a * b, 1);
-  const conv = (u: Unit3d, dims: number[]): number[] => {
-    const out = dims.map((n, i) => Math.ceil(n / u.stride[i]!)); // TF SAME
-    macs += prod([...u.weight.shape]) * prod(out); // [out, in, kt, kh, kw]
-    return out;
-  };
-  let dims = [frames, size, size];
-  for (const l of model.layers) {
-    if (l.kind === 'unit') dims = conv(l.unit, dims);
-    else if (l.kind === 'pool') dims = dims.map((n, i) => Math.ceil(n / l.stride[i]!));
-    else for (const branch of l.block.units) branch.reduce((d, u) => conv(u, d), dims); // the pool keeps dims
-  }
-  if (model.logitsWeight) {
-    // AvgPool (2, 7, 7) VALID, clipped to the map, then the 1x1x1 logits convolution.
-    const out = dims.map((n, i) => n - Math.min(i ? 7 : 2, n) + 1);
-    macs += prod([...model.logitsWeight.shape]) * prod(out);
-  }
-  return macs;
-}
-
-/** Busy and total CPU ticks of the machine, and the ticks of this process and its waited-for children. */
-function cpuTicks(): { busy: number; total: number; own: number } | null {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const idle = f[3]! + (f[4] ?? 0);
-    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-    // /proc/self/stat after the command name: state is field 3, utime..cstime are fields 14..17.
-    const self = readFileSync('/proc/self/stat', 'utf8');
-    const g = self
-      .slice(self.lastIndexOf(')') + 2)
-      .split(' ')
-      .map(Number);
-    return { busy: total - idle, total, own: g[11]! + g[12]! + g[13]! + g[14]! };
-  } catch {
-    return null;
-  }
-}
-
 /** Runs a child that prints a Result as its last line of stdout (stderr goes through). */
 function child(cmd: string, args: string[], what: string): Result | string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 3_600_000, maxBuffer: 64 * 2 ** 20 });
@@ -244,7 +189,7 @@ async function main(): Promise<void> {
   const wanted = values.impls.split(',').filter((i) => i);
   for (const i of wanted) if (!(ALL as readonly string[]).includes(i)) throw new Error(`--impls: unknown ${i} (${ALL.join(', ')})`);
   const want = (i: (typeof ALL)[number]) => wanted.includes(i);
-  const { I3D, hasBf16, manualSeed, noGrad, ops, saveModel, scope, setNumThreads } = await import('../src/index.js');
+  const { I3D, hasBf16, i3dMacs, manualSeed, noGrad, ops, saveModel, scope, setNumThreads } = await import('../src/index.js');
   setNumThreads(threads);
 
   const notes: string[] = [];
@@ -264,7 +209,7 @@ async function main(): Promise<void> {
     );
     const modelDir = join(dir, 'model');
     saveModel(model, modelDir);
-    const macs = countMacs(model, frames, size);
+    const macs = i3dMacs(model, frames, size, size);
     model.dispose();
     const clipPath = join(dir, 'clip.npy');
     const clipShape = [1, frames, size, size, 3];

@@ -14,14 +14,13 @@
 //        [--frames 16] [--size 224] [--classes 101] [--formats contiguous,channels_last_3d] [--no-peer] [--json]
 // Node options given to this script (e.g. node --single-threaded-gc dist/bench/train.js) apply to ours too.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { F, getNumThreads, I3DLSTM, manualSeed, ops, scope, setNumThreads, SGD, tensor } from '../src/index.js';
 import { findPythonTorch } from '../src/system/python.js';
-import { ROOT } from './common.js';
+import { cpuTicks, log, median, positive, ROOT } from './common.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,11 +41,6 @@ const { values } = parseArgs({
   },
 });
 
-function positive(name: string, s: string | undefined, min = 1): number {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name}: an integer >= ${min}, got ${s}`);
-  return n;
-}
 if (values.threads !== undefined) setNumThreads(positive('threads', values.threads));
 type Config = typeof cfg;
 const cfg = {
@@ -90,31 +84,6 @@ interface Row {
   loadBefore: number;
   /** Most cores kept busy by other processes during a round, or null without /proc. */
   otherCores: number | null;
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const log = (s: string) => process.stderr.write(`${s}\n`);
-
-/** Busy and total CPU ticks of the machine, and the ticks of this process and its waited-for children. */
-function cpuTicks(): { busy: number; total: number; own: number } | null {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const idle = f[3]! + (f[4] ?? 0);
-    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-    // /proc/self/stat after the command name: state is field 3, utime..cstime are fields 14..17.
-    const self = readFileSync('/proc/self/stat', 'utf8');
-    const g = self
-      .slice(self.lastIndexOf(')') + 2)
-      .split(' ')
-      .map(Number);
-    return { busy: total - idle, total, own: g[11]! + g[12]! + g[13]! + g[14]! };
-  } catch {
-    return null;
-  }
 }
 
 const rows = new Map<string, Row>();
