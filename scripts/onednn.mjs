@@ -3,12 +3,12 @@
 // (`node scripts/onednn.mjs includes|ldflags`) and by scripts/build-native.mjs. Order: $ONEDNN (an install prefix with
 // include/oneapi/dnnl/dnnl.hpp and lib/libdnnl.so), then the system's (Debian's libdnnl-dev). Debian's libtorch uses
 // the same libdnnl.so.2.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const HELP = `oneDNN was not found.
   On Debian/Ubuntu:   sudo apt-get install libdnnl-dev
-  Or point to a oneDNN >= 2.6 install prefix:   ONEDNN=/path/to/prefix npm run build:native
+  Or point to a oneDNN 2.x (>= 2.6) install prefix:   ONEDNN=/path/to/prefix npm run build:native
   ($ONEDNN must contain include/oneapi/dnnl/dnnl.hpp and lib/libdnnl.so)`;
 const HEADER = 'oneapi/dnnl/dnnl.hpp';
 
@@ -21,7 +21,12 @@ export function findOneDNN() {
     const lib = ['lib/x86_64-linux-gnu', 'lib/aarch64-linux-gnu', 'lib64', 'lib']
       .map((d) => join(prefix, d))
       .find((d) => existsSync(join(d, 'libdnnl.so')));
-    if (lib) return { include: inc, libdir: lib, system: !root };
+    if (!lib) continue;
+    // native/plan.cc uses oneDNN 2.x's operation descriptors, which oneDNN 3.0 removed.
+    const version = /DNNL_VERSION_MAJOR\s+(\d+)/.exec(readFileSync(join(inc, 'oneapi/dnnl/dnnl_version.h'), 'utf8'))?.[1];
+    if (version !== '2')
+      throw new Error(`${inc}: oneDNN ${version ?? '(unknown version)'} found, but the fused inference path needs oneDNN 2.x.\n${HELP}`);
+    return { include: inc, libdir: lib, system: !root };
   }
   throw new Error(root ? `ONEDNN=${root} does not look like a oneDNN install.\n${HELP}` : HELP);
 }
