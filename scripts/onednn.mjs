@@ -6,10 +6,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const HELP = `oneDNN was not found.
-  On Debian/Ubuntu:   sudo apt-get install libdnnl-dev
+const INSTALL = `  On Debian/Ubuntu:   sudo apt-get install libdnnl-dev
   Or point to a oneDNN 2.x (>= 2.6) install prefix:   ONEDNN=/path/to/prefix npm run build:native
   ($ONEDNN must contain include/oneapi/dnnl/dnnl.hpp and lib/libdnnl.so)`;
+const HELP = `oneDNN was not found.\n${INSTALL}`;
 const HEADER = 'oneapi/dnnl/dnnl.hpp';
 
 export function findOneDNN() {
@@ -25,7 +25,7 @@ export function findOneDNN() {
     // native/plan.cc uses oneDNN 2.x's operation descriptors, which oneDNN 3.0 removed.
     const version = /DNNL_VERSION_MAJOR\s+(\d+)/.exec(readFileSync(join(inc, 'oneapi/dnnl/dnnl_version.h'), 'utf8'))?.[1];
     if (version !== '2')
-      throw new Error(`${inc}: oneDNN ${version ?? '(unknown version)'} found, but the fused inference path needs oneDNN 2.x.\n${HELP}`);
+      throw new Error(`${inc}: oneDNN ${version ?? '(unknown version)'} found, but the fused inference path needs oneDNN 2.x.\n${INSTALL}`);
     return { include: inc, libdir: lib, system: !root };
   }
   throw new Error(root ? `ONEDNN=${root} does not look like a oneDNN install.\n${HELP}` : HELP);
