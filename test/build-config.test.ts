@@ -67,3 +67,38 @@ test("OpenCV with contrib (TV-L1 flow): Debian's by default, $OPENCV when set, o
   assert.match(bad.stderr, /OPENCV=\/nonexistent\/opencv does not look like an OpenCV with contrib/);
   assert.match(bad.stderr, /sudo apt-get install libopencv-contrib-dev/);
 });
+
+const findOneDNN = (env: Record<string, string>, ...args: string[]) =>
+  spawnSync(process.execPath, [join(ROOT, 'scripts/onednn.mjs'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+
+test("oneDNN 2.x (fused inference): Debian's by default, $ONEDNN when set, 3.x refused, one message saying what to install", () => {
+  const sys = findOneDNN({}, 'ldflags');
+  assert.equal(sys.status, 0, sys.stderr);
+  assert.match(sys.stdout, /-ldnnl$/m);
+  const fake = (major: number) => {
+    const root = mkdtempSync(join(tmpdir(), 'onednn-'));
+    mkdirSync(join(root, 'include/oneapi/dnnl'), { recursive: true });
+    writeFileSync(join(root, 'include/oneapi/dnnl/dnnl.hpp'), '');
+    writeFileSync(join(root, 'include/oneapi/dnnl/dnnl_version.h'), `#define DNNL_VERSION_MAJOR ${major}\n`);
+    mkdirSync(join(root, 'lib'));
+    writeFileSync(join(root, 'lib/libdnnl.so'), '');
+    return root;
+  };
+  const v2 = fake(2);
+  const v3 = fake(3);
+  try {
+    const ld = findOneDNN({ ONEDNN: v2 }, 'ldflags');
+    assert.equal(ld.status, 0, ld.stderr);
+    assert.equal(ld.stdout.trim(), `-L${join(v2, 'lib')} -Wl,-rpath,${join(v2, 'lib')} -ldnnl`);
+    const three = findOneDNN({ ONEDNN: v3 }, 'ldflags');
+    assert.equal(three.status, 1);
+    assert.match(three.stderr, /oneDNN 3 found, but the fused inference path needs oneDNN 2\.x/);
+  } finally {
+    rmSync(v2, { recursive: true, force: true });
+    rmSync(v3, { recursive: true, force: true });
+  }
+  const bad = findOneDNN({ ONEDNN: '/nonexistent/dnnl' }, 'ldflags');
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /ONEDNN=\/nonexistent\/dnnl does not look like a oneDNN install/);
+  assert.match(bad.stderr, /sudo apt-get install libdnnl-dev/);
+});
