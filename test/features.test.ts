@@ -3,7 +3,6 @@
 // the missing videos only, unreadable videos are skipped once, training with a frozen backbone reads the cache
 // (backbone bit-identical, head learns, checkpoint loads and evaluates), and `i3d extract` on the command line.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,9 +30,8 @@ import {
   writeVideo,
   type ExtractOptions,
 } from '../src/index.js';
-import { ROOT } from './helpers.js';
+import { type CliResult, runCli } from './helpers.js';
 
-const BIN = join(ROOT, 'dist/src/cli/main.js');
 let dir = '';
 let data = '';
 /** Classes a frozen random backbone can tell apart: the motion videos with one colour channel dimmed (or none). */
@@ -50,16 +48,7 @@ function featureMtimes(cacheDir: string): Map<string, number> {
   return new Map(readdirSync(f).map((n) => [n, statSync(join(f, n)).mtimeMs]));
 }
 
-function i3d(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: dir });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const i3d = (...args: string[]): Promise<CliResult> => runCli(args, { cwd: dir });
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'i3d-features-'));

@@ -1,6 +1,6 @@
 // Shared test helpers: fixture loading, closeness checks, finite-difference gradient checks.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,26 @@ import { noGrad, scope, tensor, type Tensor } from '../src/index.js';
 /** The repository root (tests run from dist/test). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 export const SHARED = join(ROOT, '../shared');
+/** The built `i3d` command. */
+export const BIN = join(ROOT, 'dist/src/cli/main.js');
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the `i3d` command without blocking the event loop (a test may serve HTTP meanwhile); `env` adds to process.env. */
+export function runCli(args: readonly string[], o: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: o.cwd, env: { ...process.env, ...o.env } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
 
 export interface FixtureTensor {
   shape: number[];

@@ -1,7 +1,7 @@
 // `i3d predict` end to end: .npy clips, weights from a file and from the zoo (through a local mirror), two-stream,
 // labels, --json and the text format of the official sample, and bad input.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,9 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { formatPrediction, hasBf16, I3D, i3dMacs, loadClip, topK, writeNpy, ZOO } from '../src/index.js';
-import { type I3DCase, i3dParityFixtures, relErr, ROOT, SHARED } from './helpers.js';
+import { BIN, type CliResult, type I3DCase, i3dParityFixtures, relErr, runCli, SHARED } from './helpers.js';
 
-const BIN = join(ROOT, 'dist/src/cli/main.js');
 const LABELS = join(SHARED, 'data/kinetics-i3d/label_map.txt');
 const labelNames = readFileSync(LABELS, 'utf8').trim().split('\n');
 
@@ -32,17 +31,8 @@ before(() => {
 });
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** Runs the CLI without blocking the event loop (a test may serve HTTP meanwhile). */
-function i3d(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, I3D_OFFLINE: '1', ...env } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+/** Runs the CLI offline, without blocking the event loop (a test may serve HTTP meanwhile). */
+const i3d = (args: string[], env: Record<string, string> = {}): Promise<CliResult> => runCli(args, { env: { I3D_OFFLINE: '1', ...env } });
 
 /** An ffmpeg test pattern of `frames` frames, 96x64 at 25 fps. */
 function testVideo(name: string, frames: number): string {

@@ -7,21 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeSyntheticActions, writeVideo, syntheticFrames } from '../src/index.js';
-import { ROOT } from './helpers.js';
+import { BIN, type CliResult, runCli } from './helpers.js';
 
-const BIN = join(ROOT, 'dist/src/cli/main.js');
 let dir = '';
 
-function i3d(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, I3D_CACHE_DIR: join(dir, 'cache') } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const i3d = (...args: string[]): Promise<CliResult> => runCli(args, { cwd: dir, env: { I3D_CACHE_DIR: join(dir, 'cache') } });
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'i3d-train-cli-'));
