@@ -4,6 +4,13 @@ import type { DownloadProgress } from '../net/download.js';
 
 const MB = 1024 * 1024;
 
+/** A progress bar on stderr with this format (cli-progress placeholders), or null when stderr is not a terminal or
+ * the output is JSON. */
+export function stderrBar(format: string, json = false): cliProgress.SingleBar | null {
+  if (!process.stderr.isTTY || json) return null;
+  return new cliProgress.SingleBar({ format, hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic);
+}
+
 /** An `onProgress` for zoo downloads: a bar per file on a terminal, one line per file otherwise. */
 export function downloadBars(): { onProgress: (name: string, p: DownloadProgress) => void; stop: () => void } {
   const tty = Boolean(process.stderr.isTTY);
@@ -21,10 +28,7 @@ export function downloadBars(): { onProgress: (name: string, p: DownloadProgress
       }
       let bar = bars.get(name);
       if (!bar) {
-        bar = new cliProgress.SingleBar(
-          { format: `${name} [{bar}] {percentage}% | {mb}/{totalMb} MB | ETA {eta}s`, hideCursor: true, stream: process.stderr },
-          cliProgress.Presets.shades_classic,
-        );
+        bar = stderrBar(`${name} [{bar}] {percentage}% | {mb}/{totalMb} MB | ETA {eta}s`)!;
         bar.start(p.total ?? 0, p.received, { mb: '0.0', totalMb: p.total ? (p.total / MB).toFixed(1) : '?' });
         bars.set(name, bar);
       }

@@ -1,6 +1,5 @@
 // `i3d dataset inspect`: classes, counts, durations and the unreadable files of a dataset.
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
 import {
   displayPath,
   inspectDataset,
@@ -11,6 +10,7 @@ import {
   type VideoReport,
 } from '../../data/dataset.js';
 import { positiveInt } from '../options.js';
+import { stderrBar } from '../progress.js';
 
 interface InspectCliOptions {
   list?: string;
@@ -60,13 +60,7 @@ export function registerDataset(program: Command): void {
     .option('--json', 'print the report as JSON')
     .action(async (dir: string, o: InspectCliOptions) => {
       const ds = o.list ? readSplitList(o.list, dir, o.classInd ? readClassInd(o.classInd) : undefined) : scanFolder(dir);
-      const bar =
-        process.stderr.isTTY && !o.json
-          ? new cliProgress.SingleBar(
-              { format: 'decoding [{bar}] {value}/{total} videos | ETA {eta}s', hideCursor: true, stream: process.stderr },
-              cliProgress.Presets.shades_classic,
-            )
-          : null;
+      const bar = stderrBar('decoding [{bar}] {value}/{total} videos | ETA {eta}s', o.json);
       bar?.start(ds.samples.length, 0);
       const reports = await inspectDataset(ds, { jobs: o.jobs, onProgress: (d) => bar?.update(d) });
       bar?.stop();

@@ -1,9 +1,9 @@
 // `i3d demo`: the README's main job on an embedded default (generated videos, no download).
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
 import { doctor, formatDoctor } from '../../system/doctor.js';
 import { runDemo } from '../../train/demo.js';
 import { percent, positiveInt } from '../options.js';
+import { stderrBar } from '../progress.js';
 
 export function registerDemo(program: Command): void {
   program
@@ -16,13 +16,7 @@ export function registerDemo(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (o: { out: string; epochs: number; videos: number; testVideos: number; json?: boolean }) => {
       if (!o.json) console.log(`${formatDoctor(doctor())}\n`);
-      const tty = Boolean(process.stderr.isTTY) && !o.json;
-      const bar = tty
-        ? new cliProgress.SingleBar(
-            { format: '{task} [{bar}] {value}/{total} | {info} | ETA {eta}s', hideCursor: true, stream: process.stderr },
-            cliProgress.Presets.shades_classic,
-          )
-        : null;
+      const bar = stderrBar('{task} [{bar}] {value}/{total} | {info} | ETA {eta}s', o.json);
       let running = '';
       const show = (task: string, value: number, total: number, info: string) => {
         if (!bar) return;

@@ -2,10 +2,9 @@
 // who only want features and for training a head on a frozen backbone (`i3d train --freeze` reads the same cache).
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import cliProgress from 'cli-progress';
 import { extractFeatures } from '../../features/extract.js';
 import { positiveInt } from '../options.js';
-import { downloadBars } from '../progress.js';
+import { downloadBars, stderrBar } from '../progress.js';
 
 interface ExtractCliOptions {
   out: string;
@@ -81,17 +80,7 @@ export function registerExtract(program: Command): void {
     .action(async (videos: string[], o: ExtractCliOptions) => {
       if (o.resize < o.size) throw new Error(`--resize (${o.resize}) must be at least --size (${o.size})`);
       if (o.frames < 8) throw new Error(`--frames must be at least 8 (I3D), got ${o.frames}`);
-      const tty = Boolean(process.stderr.isTTY) && !o.json;
-      const bar = tty
-        ? new cliProgress.SingleBar(
-            {
-              format: 'features [{bar}] {value}/{total} videos | {computed} computed | ETA {eta}s',
-              hideCursor: true,
-              stream: process.stderr,
-            },
-            cliProgress.Presets.shades_classic,
-          )
-        : null;
+      const bar = stderrBar('features [{bar}] {value}/{total} videos | {computed} computed | ETA {eta}s', o.json);
       const downloads = downloadBars();
       let started = false;
       try {

@@ -2,14 +2,13 @@
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
 import { defaultParamsYaml, readParamsFile, validateParams, type TrainParams } from '../../train/params.js';
 import { trainFromParams } from '../../train/run.js';
 import { evaluateFolder } from '../../train/evaluate.js';
 import { reportFromRun, writeReport } from '../../train/report.js';
 import { readCheckpointMeta } from '../../train/checkpoint.js';
 import { finiteNumber, numberList, percent, positiveInt } from '../options.js';
-import { downloadBars } from '../progress.js';
+import { downloadBars, stderrBar } from '../progress.js';
 
 /** Flag name -> parameter name (flags override the file). */
 const FLAGS: [string, keyof TrainParams, string, ((v: string) => unknown)?][] = [
@@ -94,24 +93,9 @@ export function registerTrain(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (o: Record<string, unknown>) => {
       const p = paramsFromCli(o);
-      const tty = Boolean(process.stderr.isTTY) && !o.json;
-      const bar = tty
-        ? new cliProgress.SingleBar(
-            {
-              format: 'epoch {epoch} [{bar}] {value}/{total} batches | loss {loss} | lr {lr} | ETA {eta}s',
-              hideCursor: true,
-              stream: process.stderr,
-            },
-            cliProgress.Presets.shades_classic,
-          )
-        : null;
+      const bar = stderrBar('epoch {epoch} [{bar}] {value}/{total} batches | loss {loss} | lr {lr} | ETA {eta}s', Boolean(o.json));
       const downloads = downloadBars();
-      const featureBar = tty
-        ? new cliProgress.SingleBar(
-            { format: '{split} features [{bar}] {value}/{total} videos | ETA {eta}s', hideCursor: true, stream: process.stderr },
-            cliProgress.Presets.shades_classic,
-          )
-        : null;
+      const featureBar = stderrBar('{split} features [{bar}] {value}/{total} videos | ETA {eta}s', Boolean(o.json));
       let featureSplit = '';
       let started = 0;
       try {
