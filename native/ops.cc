@@ -238,7 +238,16 @@ Thunk Conv3d(const Args& a) {
   auto b = a.OT(2);
   auto s = a.IL(3), p = a.IL(4), d = a.IL(5);
   int64_t g = a.I(6);
-  return One([=] { return at::conv3d(x, w, b, s, p, d, g); });
+  return One([=] {
+    // float32 on the CPU goes to oneDNN's convolution whatever the shape: at::conv3d's own heuristic sends batch-1
+    // inputs with small kernels or few elements to slow_conv3d (im2col and the system BLAS, up to 40x slower).
+    // Autograd follows (mkldnn_convolution's derivative is convolution_backward).
+    const bool onednn = at::hasMKLDNN() && at::globalContext().userEnabledMkldnn() && x.dim() == 5 && x.device().is_cpu() &&
+                        !x.is_mkldnn() && x.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
+                        (!b.has_value() || !b->defined() || b->scalar_type() == at::kFloat);
+    if (onednn) return at::mkldnn_convolution(x, w, b, p, s, d, g);
+    return at::conv3d(x, w, b, s, p, d, g);
+  });
 }
 // pad(x, pads, value): pads as in torch.nn.functional.pad, last dimension first: [left, right, top, bottom, ...]
 Thunk Pad(const Args& a) {

@@ -1,6 +1,7 @@
 // Inference plans on oneDNN: a fixed list of convolutions (batch norm already folded into weights and bias by
 // TypeScript, ReLU fused as a post-op) and max pools over activation buffers kept in oneDNN's blocked channel
-// layout (nCdhw16c) from the first convolution to the last, built once per input shape and reused across calls.
+// layout (nCdhw16c on AVX-512, nCdhw8c on AVX2: TypeScript chooses from the ISA oneDNN runs) from the first convolution
+// to the last, built once per input shape and reused across calls.
 // An Inception block's branches write straight into their channel range of the block's output buffer, so the
 // concatenation costs nothing. Weights are reordered once, at build time, into the layout each convolution wants.
 // The model's structure comes from TypeScript (src/inference/i3d-plan.ts); this file only knows steps and buffers.
@@ -29,7 +30,6 @@ dnnl::engine& Cpu() {
   return e;
 }
 
-constexpr int64_t kBlock = 16;  // channels per block of nCdhw16c
 
 struct Buffer {
   Dims dims;  // {1, C, D, H, W}
@@ -47,6 +47,8 @@ struct Step {
 
 struct Plan {
   Dt dt = Dt::f32;
+  int64_t block = 16;  // channels per block: 16 (nCdhw16c) or 8 (nCdhw8c)
+  Tag tag = Tag::nCdhw16c;
   Dims inputDims;     // {1, C, T, H, W}
   memory userInput;   // f32 ndhwc over the caller's tensor (handle set per sample)
   memory inputMem;    // what the first convolution reads (userInput itself, or a converted copy)
@@ -76,17 +78,18 @@ int64_t Volume(const Dims& d, size_t from) {
 
 size_t ElementSize(Dt dt) { return dt == Dt::f32 ? 4 : 2; }
 
-// The memory a step writes: the whole buffer, or channels [offset, offset + channels) of it. In nCdhw16c with
+// The memory a step writes: the whole buffer, or channels [offset, offset + channels) of it. In nCdhw16c (or 8c) with
 // batch 1, a range of whole channel blocks is contiguous, so it is a dense memory at an offset.
 memory Slice(const Plan& p, int id, int64_t offset, int64_t channels) {
   const Buffer& b = p.buffers.at(id);
   if (offset < 0 || offset + channels > b.dims[1]) throw std::runtime_error("plan: channel range outside its buffer");
   const bool whole = offset == 0 && channels == b.dims[1];
-  if (!whole && (offset % kBlock != 0 || (channels % kBlock != 0 && offset + channels != b.dims[1])))
-    throw std::runtime_error("plan: a channel range of a buffer must start and end on a block of 16 channels");
+  if (!whole && (offset % p.block != 0 || (channels % p.block != 0 && offset + channels != b.dims[1])))
+    throw std::runtime_error("plan: a channel range of a buffer must start and end on a block of " + std::to_string(p.block) +
+                             " channels");
   Dims d = b.dims;
   d[1] = channels;
-  memory::desc md(d, p.dt, Tag::nCdhw16c);
+  memory::desc md(d, p.dt, p.tag);
   char* at = b.data() + offset * Volume(b.dims, 2) * ElementSize(p.dt);
   return memory(md, Cpu(), at);
 }
@@ -202,7 +205,8 @@ int64_t PlanBytes(const Plan& p) {
   return n;
 }
 
-// planCreate({precision: 'f32'|'bf16', input: [C, T, H, W], buffers: [{dims: [C, D, H, W], storage}...], steps, output})
+// planCreate({precision: 'f32'|'bf16', block: 8|16, input: [C, T, H, W], buffers: [{dims: [C, D, H, W], storage}...], steps,
+// output})
 Napi::Value PlanCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
@@ -212,6 +216,9 @@ Napi::Value PlanCreate(const Napi::CallbackInfo& info) {
     const std::string precision = spec.Get("precision").As<Napi::String>().Utf8Value();
     if (precision != "f32" && precision != "bf16") throw std::runtime_error("plan: precision must be f32 or bf16");
     p->dt = precision == "bf16" ? Dt::bf16 : Dt::f32;
+    p->block = spec.Get("block").As<Napi::Number>().Int64Value();
+    if (p->block != 8 && p->block != 16) throw std::runtime_error("plan: block must be 8 or 16");
+    p->tag = p->block == 16 ? Tag::nCdhw16c : Tag::nCdhw8c;
     Dims in = ReadDims(spec.Get("input"));
     p->inputDims = {1, in[0], in[1], in[2], in[3]};
     p->userInput = memory(memory::desc(p->inputDims, Dt::f32, Tag::ndhwc), Cpu(), DNNL_MEMORY_NONE);
@@ -233,7 +240,7 @@ Napi::Value PlanCreate(const Napi::CallbackInfo& info) {
       Dims d = ReadDims(o.Get("dims"));
       Buffer b;
       b.dims = {1, d[0], d[1], d[2], d[3]};
-      b.md = memory::desc(b.dims, p->dt, Tag::nCdhw16c);
+      b.md = memory::desc(b.dims, p->dt, p->tag);
       const int s = o.Get("storage").As<Napi::Number>().Int32Value();
       if (s < 0) throw std::runtime_error("plan: negative storage index");
       if (static_cast<size_t>(s) >= storageBytes.size()) storageBytes.resize(s + 1, 0);
@@ -324,12 +331,41 @@ Napi::Value PlanInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
+const char* IsaName(dnnl::cpu_isa isa) {
+  switch (isa) {
+    case dnnl::cpu_isa::sse41: return "sse41";
+    case dnnl::cpu_isa::avx: return "avx";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_mic: return "avx512_mic";
+    case dnnl::cpu_isa::avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    case dnnl::cpu_isa::all: return "all";
+    default: return "unknown";
+  }
+}
+
+// onednnFacts(): {version: '2.6.3', isa: the instruction set oneDNN's kernels use here (the CPU's, or less under
+// ONEDNN_MAX_CPU_ISA)}.
+Napi::Value OnednnFacts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const dnnl_version_t* v = dnnl_version();
+  auto out = Napi::Object::New(env);
+  out.Set("version", std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch));
+  out.Set("isa", IsaName(dnnl::get_effective_cpu_isa()));
+  return out;
+}
+
 }  // namespace
 
 void RegisterPlan(Napi::Env env, Napi::Object exports) {
   exports.Set("planCreate", Napi::Function::New(env, PlanCreate, "planCreate"));
   exports.Set("planInfo", Napi::Function::New(env, PlanInfo, "planInfo"));
   exports.Set("planFree", Napi::Function::New(env, PlanFree, "planFree"));
+  exports.Set("onednnFacts", Napi::Function::New(env, OnednnFacts, "onednnFacts"));
   I3D_EXPORT_OP(exports, env, "planRun", ParsePlanRun);
 }
 

@@ -17,7 +17,7 @@ import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 
 import { Worker } from 'node:worker_threads';
 import type { ClipResult, ClipTask } from '../data/clip-worker.js';
 import { scanFolder, type Sample } from '../data/dataset.js';
-import { FusedI3D, fusedUnsupported } from '../inference/i3d-plan.js';
+import { chooseEngine, type FusedI3D } from '../inference/i3d-plan.js';
 import { deriveSeed, mulberry32 } from '../data/rng.js';
 import { writeNpy } from '../io/npy.js';
 import { I3D, type Stream } from '../models/i3d.js';
@@ -320,8 +320,8 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
   try {
     if (backbone.includeTop) throw new Error('extractFeatures: the backbone must be an I3D without its top');
     backbone.eval();
-    // The fused inference path where the backbone allows it (full width, on the CPU), else the eager ops.
-    if (!fusedUnsupported(backbone)) fused = new FusedI3D(backbone);
+    // The fused inference path where the CPU and the backbone allow it (full width, on the CPU), else the eager ops.
+    fused = chooseEngine(backbone).fused;
     const info: CacheKeyInfo = {
       format: 1,
       backbone: backboneDigest(backbone),

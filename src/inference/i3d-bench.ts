@@ -6,7 +6,8 @@ import { getNumThreads } from '../runtime.js';
 import { noGrad, scope } from '../tensor/context.js';
 import * as ops from '../tensor/ops.js';
 import type { Precision } from '../tensor/plan.js';
-import { FusedI3D, fusedUnsupported } from './i3d-plan.js';
+import { cpuSupport } from './cpu-support.js';
+import { chooseEngine } from './i3d-plan.js';
 
 /** Multiply-accumulates of one clip of frames x height x width through the model (convolutions and logits). */
 export function i3dMacs(model: I3D, frames: number, height: number, width: number): number {
@@ -63,7 +64,12 @@ export interface BenchOptions {
 }
 
 export interface BenchResult {
+  /** The engine that ran: 'fused' unless the eager engine was asked for or the fused path fell back (with a warning). */
   engine: 'fused' | 'eager';
+  /** Channels per block of the fused plan's layout (null for the eager ops). */
+  layout: 8 | 16 | null;
+  /** oneDNN's instruction set in this process. */
+  isa: string;
   precision: Precision;
   stream: Stream;
   frames: number;
@@ -95,11 +101,13 @@ export function benchI3D(o: BenchOptions = {}): BenchResult {
   const precision = o.precision ?? 'fp32';
   const stream = o.stream ?? 'rgb';
   const model = new I3D({ stream }).eval();
-  const engine = o.engine ?? 'fused';
-  if (engine === 'eager' && precision !== 'fp32') throw new Error('i3d bench: the eager engine runs fp32 only; bf16 is the fused path');
-  const why = engine === 'fused' ? fusedUnsupported(model, precision) : null;
-  if (why) throw new Error(`i3d bench: ${why}`);
-  const fused = engine === 'fused' ? new FusedI3D(model, { precision }) : null;
+  let fused;
+  try {
+    fused = chooseEngine(model, { engine: o.engine, precision }).fused;
+  } catch (e) {
+    model.dispose();
+    throw new Error(`i3d bench: ${(e as Error).message}`);
+  }
   try {
     return scope(() => {
       const clip = ops.rand([batch, frames, size, size, model.inChannels]).mul(2).sub(1);
@@ -115,7 +123,9 @@ export function benchI3D(o: BenchOptions = {}): BenchResult {
       const msPerClip = median(runsMs) / batch;
       const macs = i3dMacs(model, frames, size, size);
       return {
-        engine,
+        engine: fused && fused.layout(frames, size, size) !== null ? 'fused' : 'eager',
+        layout: fused?.layout(frames, size, size) ?? null,
+        isa: cpuSupport().isa,
         precision,
         stream,
         frames,

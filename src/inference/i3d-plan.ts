@@ -1,31 +1,67 @@
 // The fast inference path of I3D on the CPU: batch norm folded into the convolutions' weights and bias once, ReLU
-// fused into them, one blocked channel layout from the first layer to Mixed_5c, Inception branches writing straight
+// fused into them, one blocked channel layout from the first layer to Mixed_5c (16 channels a block on AVX-512, 8 on
+// AVX2: what oneDNN has fast kernels for on this CPU, src/inference/cpu-support.ts), Inception branches writing straight
 // into their part of the block's output (no concatenation copy), padding done by the convolutions and pools
 // themselves, buffers allocated once per clip shape and reused, and optionally bfloat16 (--precision bf16).
-// The steps run in oneDNN (native/plan.cc); the head (average pool, logits) stays on the eager ops.
+// The steps run in oneDNN (native/plan.cc); the head (average pool, logits) stays on the eager ops. A plan in which
+// oneDNN would run any step on its reference (slow) kernels is never run: the other layout is tried, then the eager
+// ops, with one warning.
 import { type I3D, type I3DOutput, MIN_FRAMES, MIN_SIZE, type Unit3d } from '../models/i3d.js';
 import type { I3DLSTM } from '../models/i3d-lstm.js';
 import { resolvePadding } from '../nn/functional.js';
-import { hasBf16 } from '../system/cpu.js';
 import { noGrad, scope } from '../tensor/context.js';
-import { createPlan, freePlan, planInfo, runPlan, type PlanHandle, type PlanStep, type Precision, type Triple } from '../tensor/plan.js';
+import {
+  type Block,
+  createPlan,
+  freePlan,
+  planInfo,
+  runPlan,
+  type PlanHandle,
+  type PlanStep,
+  type Precision,
+  type Triple,
+} from '../tensor/plan.js';
 import type { Tensor } from '../tensor/tensor.js';
 import * as v from '../tensor/validate.js';
+import { bf16Unsupported, type CpuSupport, cpuSupport, warnOnce } from './cpu-support.js';
 
 const BN_EPS = 1e-3;
-const BLOCK = 16; // channels per block of the layout: an Inception branch must start on one
 
-/** Why this model cannot take the fused path, or null when it can. */
-export function fusedUnsupported(model: I3D, precision: Precision = 'fp32'): string | null {
-  if (!model.parameters().every((p) => p.device === 'cpu')) return 'the fused path runs on the CPU; this model is on another device';
+/** Why this model's Inception branches cannot share a buffer in `block`-channel blocks (each must start on one), or null. */
+function branchesUnaligned(model: I3D, block: Block): string | null {
   for (const l of model.layers) {
     if (l.kind !== 'mixed') continue;
     const [b0, b1, b2] = l.block.units.map((u) => u[u.length - 1]!.weight.shape[0]!);
-    if (b0! % BLOCK !== 0 || (b0! + b1!) % BLOCK !== 0 || (b0! + b1! + b2!) % BLOCK !== 0)
-      return `its Inception branches (width ${model.width}) do not start on multiples of ${BLOCK} channels`;
+    if (b0! % block !== 0 || (b0! + b1!) % block !== 0 || (b0! + b1! + b2!) % block !== 0)
+      return `its Inception branches (width ${model.width}) do not start on multiples of ${block} channels`;
   }
-  if (precision === 'bf16' && !hasBf16()) return 'bf16 needs a CPU with AVX512-BF16 (this one does not have it)';
   return null;
+}
+
+/** Why the fused path cannot run: 'cpu' when this CPU (or the ISA cap) lacks the kernels, 'model' when the model does not fit. */
+export interface FusedRefusal {
+  kind: 'cpu' | 'model';
+  reason: string;
+}
+
+/** Why this model cannot take the fused path on this CPU, or null when it can. */
+export function fusedRefusal(model: I3D, precision: Precision = 'fp32', support: CpuSupport = cpuSupport()): FusedRefusal | null {
+  if (!model.parameters().every((p) => p.device === 'cpu'))
+    return { kind: 'model', reason: 'the fused path runs on the CPU; this model is on another device' };
+  if (support.block === null)
+    return { kind: 'cpu', reason: `oneDNN has no fast blocked kernels for ISA ${support.isa} (it needs AVX2 or AVX-512)` };
+  const unaligned = branchesUnaligned(model, support.block);
+  if (unaligned) return { kind: 'model', reason: unaligned };
+  if (precision === 'bf16') {
+    const why = bf16Unsupported(support);
+    if (why) return { kind: 'cpu', reason: why };
+  }
+  return null;
+}
+
+/** Why this model cannot take the fused path on this CPU, or null when it can. */
+export function fusedUnsupported(model: I3D, precision: Precision = 'fp32'): string | null {
+  return fusedRefusal(model, precision)?.reason ?? null;
 }
 
 /** Batch norm (no scale, eps 1e-3) folded into the convolution before it: weight * s, beta - mean * s. */
@@ -48,13 +84,14 @@ type Dims = [number, number, number, number]; // channels, frames, height, width
 
 /** Allocates activation buffers over shared storages: a buffer whose last reader has run gives its storage back. */
 class Buffers {
+  constructor(readonly block: Block) {}
   readonly dims: Dims[] = [];
   readonly storage: number[] = [];
   readonly #size: number[] = [];
   readonly #free: number[] = [];
 
   take(d: Dims): number {
-    const elements = Math.ceil(d[0] / BLOCK) * BLOCK * d[1] * d[2] * d[3];
+    const elements = Math.ceil(d[0] / this.block) * this.block * d[1] * d[2] * d[3];
     // The smallest free storage that fits, else the largest free one (grown), else a new one.
     const fits = this.#free.filter((s) => this.#size[s]! >= elements).sort((a, b) => this.#size[a]! - this.#size[b]!);
     const grow = [...this.#free].sort((a, b) => this.#size[b]! - this.#size[a]!);
@@ -81,8 +118,9 @@ function planSteps(
   frames: number,
   height: number,
   width: number,
+  block: Block,
 ): { buffers: Buffers; steps: PlanStep[]; output: number } {
-  const buffers = new Buffers();
+  const buffers = new Buffers(block);
   const steps: PlanStep[] = [];
   const same = (size: readonly number[], kernel: Triple, stride: Triple) => {
     const p = resolvePadding('I3D plan', 'same', size, kernel, stride);
@@ -140,21 +178,30 @@ function planSteps(
 }
 
 export interface FusedI3DOptions {
-  /** 'fp32' (default) or 'bf16' (CPUs with AVX512-BF16: about twice as fast, at an accuracy cost; see docs). */
+  /** 'fp32' (default) or 'bf16' (CPUs with AVX512-BF16 or AMX; an error elsewhere). */
   precision?: Precision;
   /** Plans kept for reuse, one per clip shape, least recently used dropped first (default 2: each holds buffers). */
   maxPlans?: number;
+  /** Channels per block of the layout (default: what oneDNN runs fast on this CPU, 16 on AVX-512, 8 on AVX2). */
+  block?: Block;
 }
+
+/** A shape's plan, or null when no layout has fast kernels for it (the eager ops run it instead). */
+type ShapePlan = { handle: PlanHandle; block: Block } | null;
 
 /**
  * An I3D's inference path on oneDNN. It snapshots the model's weights when made (train the model, then make this);
  * plans are built on first use for each clip shape and kept. Results match the eager model to ~1e-6 relative in fp32.
+ * A plan with any step on oneDNN's reference kernels is never run: the other layout is tried, then the eager ops
+ * (fp32 only; bf16 then fails with the reason), with one warning.
  */
 export class FusedI3D {
   readonly precision: Precision;
   readonly maxPlans: number;
+  /** The layout tried first for every shape. */
+  readonly block: Block;
   readonly #weights = new Map<Unit3d, { weight: Tensor; bias: Tensor }>();
-  readonly #plans = new Map<string, PlanHandle>();
+  readonly #plans = new Map<string, ShapePlan>();
 
   constructor(
     readonly model: I3D,
@@ -162,45 +209,79 @@ export class FusedI3D {
   ) {
     this.precision = v.oneOf('FusedI3D', 'precision', o.precision ?? 'fp32', ['fp32', 'bf16'] as const);
     this.maxPlans = v.int('FusedI3D', 'maxPlans', o.maxPlans ?? 2, 1);
-    const why = fusedUnsupported(model, this.precision);
-    if (why) throw new Error(`FusedI3D: ${why}`);
+    const support = cpuSupport();
+    if (o.block !== undefined && o.block !== 8 && o.block !== 16) v.fail('FusedI3D', 'block', '8 or 16', o.block);
+    const refusal = fusedRefusal(model, this.precision, o.block ? { ...support, block: o.block } : support);
+    if (refusal) throw new Error(`FusedI3D: ${refusal.reason}`);
+    this.block = o.block ?? support.block!;
     for (const l of model.layers) {
       const units = l.kind === 'unit' ? [l.unit] : l.kind === 'mixed' ? l.block.units.flat() : [];
       for (const u of units) this.#weights.set(u, fold(u));
     }
   }
 
-  /** The plan for clips [B, frames, height, width, C] (built and kept on first use). */
-  plan(frames: number, height: number, width: number): PlanHandle {
-    const key = `${frames}x${height}x${width}`;
-    let p = this.#plans.get(key);
-    if (p)
-      this.#plans.delete(key); // re-inserted below: the Map's order is the recency order
-    else {
-      if (this.#plans.size >= this.maxPlans) {
-        const [oldest, old] = this.#plans.entries().next().value!;
-        this.#plans.delete(oldest);
-        freePlan(old);
-      }
-      const { buffers, steps, output } = planSteps(this.model, this.#weights, frames, height, width);
-      p = createPlan({
+  #build(frames: number, height: number, width: number): ShapePlan {
+    const other: Block = this.block === 16 ? 8 : 16;
+    const blocks = branchesUnaligned(this.model, other) ? [this.block] : [this.block, other];
+    const slow: string[] = [];
+    for (const block of blocks) {
+      const { buffers, steps, output } = planSteps(this.model, this.#weights, frames, height, width, block);
+      const handle = createPlan({
         precision: this.precision,
+        block,
         input: [this.model.inChannels, frames, height, width],
         buffers: buffers.dims.map((d, i) => ({ dims: d, storage: buffers.storage[i]! })),
         steps,
         output,
       });
+      const ref = planInfo(handle).filter((s) => s.startsWith('ref'));
+      if (ref.length === 0) {
+        if (block !== this.block) warnOnce(`I3D fused path: ${slow.join('; ')}; using ${block}-channel blocks instead`);
+        return { handle, block };
+      }
+      freePlan(handle);
+      slow.push(`oneDNN (${cpuSupport().isa}) has only reference kernels for ${ref.length} steps in ${block}-channel blocks`);
+    }
+    const why = `${slow.join('; ')} for ${frames}x${height}x${width} clips`;
+    if (this.precision !== 'fp32') throw new Error(`FusedI3D: ${why}; ${this.precision} has no other path`);
+    warnOnce(`I3D fused path: ${why}; running the eager ops instead (slower)`);
+    return null;
+  }
+
+  #plan(frames: number, height: number, width: number): ShapePlan {
+    const key = `${frames}x${height}x${width}`;
+    let p = this.#plans.get(key);
+    if (p !== undefined)
+      this.#plans.delete(key); // re-inserted below: the Map's order is the recency order
+    else {
+      if (this.#plans.size >= this.maxPlans) {
+        const [oldest, old] = this.#plans.entries().next().value!;
+        this.#plans.delete(oldest);
+        if (old) freePlan(old.handle);
+      }
+      p = this.#build(frames, height, width);
     }
     this.#plans.set(key, p);
     return p;
   }
 
-  /** oneDNN's implementation of each step of the plan for this clip shape (to check that none fell back to a slow one). */
-  implementations(frames: number, height: number, width: number): string[] {
-    return planInfo(this.plan(frames, height, width));
+  /** The plan for clips [B, frames, height, width, C] (built and kept on first use); null when the eager ops run them. */
+  plan(frames: number, height: number, width: number): PlanHandle | null {
+    return this.#plan(frames, height, width)?.handle ?? null;
   }
 
-  #prepare(clips: Tensor): [PlanHandle, Tensor] {
+  /** The layout of the plan for this clip shape (16 or 8 channels a block), or null when the eager ops run it. */
+  layout(frames: number, height: number, width: number): Block | null {
+    return this.#plan(frames, height, width)?.block ?? null;
+  }
+
+  /** oneDNN's implementation of each step of the plan for this clip shape (empty when the eager ops run it). */
+  implementations(frames: number, height: number, width: number): string[] {
+    const p = this.plan(frames, height, width);
+    return p ? planInfo(p) : [];
+  }
+
+  #prepare(clips: Tensor): [PlanHandle | null, Tensor] {
     const s = clips.shape;
     // The eager model checks shapes with its own message.
     const ok = s.length === 5 && s[4] === this.model.inChannels && s[1]! >= MIN_FRAMES && s[2]! >= MIN_SIZE && s[3]! >= MIN_SIZE;
@@ -209,17 +290,28 @@ export class FusedI3D {
     return [this.plan(s[1]!, s[2]!, s[3]!), x];
   }
 
+  #eager(clips: Tensor): Tensor {
+    const m = this.model;
+    const wasTraining = m.training;
+    m.eval();
+    try {
+      return noGrad(() => m.forwardFeatures(clips).contiguous());
+    } finally {
+      if (wasTraining) m.train();
+    }
+  }
+
   /** Mixed_5c's map [B, C, T/8, H/32, W/32] (contiguous float32) for clips [B, T, H, W, C]. */
   featureMap(clips: Tensor): Tensor {
     const [p, x] = this.#prepare(clips);
-    return runPlan(p, x);
+    return p ? runPlan(p, x) : this.#eager(x);
   }
 
-  /** The same off the JavaScript thread. */
+  /** The same off the JavaScript thread (on the thread when the eager ops run this shape). */
   featureMapAsync(clips: Tensor): Promise<Tensor> {
     try {
       const [p, x] = this.#prepare(clips);
-      return runPlan.async(p, x);
+      return p ? runPlan.async(p, x) : Promise.resolve(this.#eager(x));
     } catch (e) {
       return Promise.reject(e as Error);
     }
@@ -232,7 +324,7 @@ export class FusedI3D {
       w.bias.dispose();
     }
     this.#weights.clear();
-    for (const p of this.#plans.values()) freePlan(p);
+    for (const p of this.#plans.values()) if (p) freePlan(p.handle);
     this.#plans.clear();
   }
 
@@ -264,11 +356,44 @@ export class FusedI3D {
  * fused path snapshots the backbone's weights.
  */
 export function fuseBackbone(model: I3DLSTM): () => void {
-  if (fusedUnsupported(model.backbone)) return () => {};
-  const fused = new FusedI3D(model.backbone);
+  const { fused } = chooseEngine(model.backbone);
+  if (!fused) return () => {};
   model.inferenceFeatures = (clips) => fused.forward(clips).features;
   return () => {
     model.inferenceFeatures = null;
     fused.dispose();
   };
+}
+
+export interface EngineOptions {
+  /** 'fp32' (default) or 'bf16' (the fused path on CPUs with AVX512-BF16 or AMX; an error elsewhere). */
+  precision?: Precision;
+  /** 'fused' (default: where this CPU and the model allow it) or 'eager' (the training path's ops, fp32). */
+  engine?: 'fused' | 'eager';
+}
+
+export interface EngineChoice {
+  /** The fused path, or null when the eager ops run the model. */
+  fused: FusedI3D | null;
+  /** Why the eager ops run it (null when the fused path does). */
+  reason: string | null;
+}
+
+/**
+ * The one place that decides which engine runs an I3D's inference: the fused oneDNN path where this CPU has fast
+ * kernels for it and the model fits it, else the eager ops. A fallback for want of a CPU feature prints one warning
+ * naming it; a model that does not fit (narrow widths, a GPU) falls back silently, as documented. bf16 is never
+ * emulated: where it cannot run fused, this throws with the reason.
+ */
+export function chooseEngine(model: I3D, o: EngineOptions = {}): EngineChoice {
+  const precision = o.precision ?? 'fp32';
+  if (o.engine === 'eager') {
+    if (precision !== 'fp32') throw new Error(`precision ${precision} needs the fused engine (the eager ops run fp32)`);
+    return { fused: null, reason: 'the eager engine was asked for' };
+  }
+  const refusal = fusedRefusal(model, precision);
+  if (!refusal) return { fused: new FusedI3D(model, { precision }), reason: null };
+  if (precision !== 'fp32') throw new Error(`precision ${precision}: ${refusal.reason}`);
+  if (refusal.kind === 'cpu') warnOnce(`I3D fused path: ${refusal.reason}; running the eager ops instead (slower)`);
+  return { fused: null, reason: refusal.reason };
 }

@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { engineFacts, getNumThreads } from '../runtime.js';
+import { onednnFacts } from '../tensor/plan.js';
 import { cpuFeatures } from './cpu.js';
 import { findPythonTorch } from './python.js';
 
@@ -10,6 +11,10 @@ export interface DoctorReport {
   platform: string;
   cpu: { model: string; cores: number; features: Record<string, boolean> };
   libtorch: { version: string; threads: number; mkldnn: boolean; openmp: boolean };
+  /** oneDNN (the fused inference path's kernels): version and the instruction set it uses here. */
+  onednn: { version: string; isa: string; cap: string | null };
+  /** The fused path on this CPU (filled in by the caller that can build a plan: see src/inference/fused-report.ts). */
+  fused?: FusedPathReport;
   cuda: { available: boolean; devices: number };
   ffmpeg: string | null;
   ffprobe: string | null;
@@ -23,13 +28,31 @@ function firstLine(cmd: string, args: string[]): string | null {
   return r.stdout.split('\n')[0]?.trim() ?? null;
 }
 
+export interface FusedPathReport {
+  /** 'fused' when a full I3D runs on the fused path here, else 'eager'. */
+  engine: 'fused' | 'eager';
+  /** Channels per block of the plan's layout (16: nCdhw16c, 8: nCdhw8c), null when the eager ops run. */
+  layout: 8 | 16 | null;
+  /** Whether every step of a probe plan has a jit (fast) kernel. */
+  allJit: boolean;
+  /** oneDNN's implementations in the probe plan, each with its count. */
+  kernels: Record<string, number>;
+  /** Why the eager ops run, when they do. */
+  reason: string | null;
+  /** Whether bf16 inference can run here, or why not. */
+  bf16: string;
+}
+
 export function doctor(): DoctorReport {
   const f = engineFacts();
+  const d = onednnFacts();
+  const cap = process.env.ONEDNN_MAX_CPU_ISA ?? process.env.DNNL_MAX_CPU_ISA ?? null;
   return {
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     cpu: { model: cpus()[0]?.model ?? 'unknown', cores: f.hardwareConcurrency, features: cpuFeatures() },
     libtorch: { version: f.torchVersion, threads: getNumThreads(), mkldnn: f.mkldnn, openmp: f.openmp },
+    onednn: { version: d.version, isa: d.isa, cap: cap || null },
     cuda: { available: f.cudaAvailable, devices: f.cudaDeviceCount },
     ffmpeg: firstLine('ffmpeg', ['-hide_banner', '-version']),
     ffprobe: firstLine('ffprobe', ['-hide_banner', '-version']),
@@ -46,11 +69,25 @@ export function formatDoctor(r: DoctorReport): string {
     `node        ${r.node} (${r.platform})`,
     `cpu         ${r.cpu.model}, ${r.cpu.cores} cores`,
     `cpu features ${feats.length ? feats.join(' ') : 'none of note'}`,
-    `bf16        ${r.cpu.features.avx512_bf16 || r.cpu.features.amx_bf16 ? 'native (AVX512-BF16/AMX)' : 'emulated (slow)'}`,
     `libtorch    ${r.libtorch.version}, ${r.libtorch.threads} threads, oneDNN ${yes(r.libtorch.mkldnn)}, OpenMP ${yes(r.libtorch.openmp)}`,
+    `oneDNN      ${r.onednn.version}, ISA ${r.onednn.isa}${r.onednn.cap ? ` (capped by ONEDNN_MAX_CPU_ISA=${r.onednn.cap})` : ''}`,
+    ...(r.fused ? formatFused(r.fused) : []),
     `cuda        ${r.cuda.available ? `yes, ${r.cuda.devices} device(s)` : 'no'}`,
     `ffmpeg      ${r.ffmpeg ?? 'not found (sudo apt-get install ffmpeg)'}`,
     `ffprobe     ${r.ffprobe ?? 'not found (sudo apt-get install ffmpeg)'}`,
     `python3 torch ${r.pythonTorch ?? 'not found (optional: benchmarks compare against it; sudo apt-get install python3-torch)'}`,
   ].join('\n');
+}
+
+function formatFused(f: FusedPathReport): string[] {
+  const kernels = Object.entries(f.kernels)
+    .map(([k, n]) => `${k} x${n}`)
+    .join(', ');
+  return [
+    f.engine === 'fused'
+      ? `fused path  yes: ${f.layout}-channel blocks (nCdhw${f.layout}c), ${f.allJit ? 'every step on a jit kernel' : 'SOME STEPS ON REFERENCE KERNELS'}`
+      : `fused path  no, the eager ops run inference: ${f.reason}`,
+    ...(kernels ? [`  kernels   ${kernels}`] : []),
+    `bf16        ${f.bf16}`,
+  ];
 }

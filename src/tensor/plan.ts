@@ -1,5 +1,6 @@
 // Inference plans (native/plan.cc): a fixed list of oneDNN convolutions (bias, optional fused ReLU) and max pools
-// over activation buffers in a blocked channel layout, built once for one input shape and run many times.
+// over activation buffers in a blocked channel layout (16 or 8 channels a block), built once for one input shape and
+// run many times.
 // What the steps are is up to the caller (src/inference/i3d-plan.ts builds I3D's).
 import { native, type Handle } from '../native/binding.js';
 import { op } from './exec.js';
@@ -14,7 +15,7 @@ export interface ConvStep {
   op: 'conv';
   src: number;
   dst: number;
-  /** First channel of the destination buffer written (a multiple of 16 unless it is the whole buffer). */
+  /** First channel of the destination buffer written (a multiple of the block unless it is the whole buffer). */
   offset: number;
   /** [out, in, kt, kh, kw] float32, and [out] float32. */
   weight: Tensor;
@@ -36,8 +37,12 @@ export interface MaxPoolStep {
 }
 export type PlanStep = ConvStep | MaxPoolStep;
 
+/** Channels per block of the activations' layout: 16 (nCdhw16c, AVX-512's kernels) or 8 (nCdhw8c, AVX2's). */
+export type Block = 8 | 16;
+
 export interface PlanSpec {
   precision: Precision;
+  block: Block;
   /** The clip's [channels, frames, height, width]; clips come as [B, T, H, W, C] float32. */
   input: readonly number[];
   /**
@@ -57,6 +62,22 @@ interface PlanBinding {
   planCreate(spec: unknown): PlanHandle;
   planInfo(plan: PlanHandle): string[];
   planFree(plan: PlanHandle): void;
+  onednnFacts(): OnednnFacts;
+}
+
+export interface OnednnFacts {
+  /** The oneDNN library's version, e.g. '2.6.3'. */
+  version: string;
+  /**
+   * The instruction set its kernels use in this process: the CPU's best (e.g. 'avx512_core_bf16', 'avx2'), or less
+   * when capped by ONEDNN_MAX_CPU_ISA.
+   */
+  isa: string;
+}
+
+/** oneDNN's version and the instruction set its kernels use here. */
+export function onednnFacts(): OnednnFacts {
+  return binding.onednnFacts();
 }
 const binding = native as unknown as PlanBinding;
 

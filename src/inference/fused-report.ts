@@ -1,0 +1,35 @@
+// What `i3d doctor` says of the fused inference path on this CPU: it builds a probe plan for a full-width I3D (random
+// weights, 8 x 64 x 64 clips) through the same choice as inference (chooseEngine) and reports its layout and kernels.
+import { I3D } from '../models/i3d.js';
+import type { FusedPathReport } from '../system/doctor.js';
+import { bf16Unsupported } from './cpu-support.js';
+import { chooseEngine } from './i3d-plan.js';
+
+export function fusedPathReport(): FusedPathReport {
+  const model = new I3D({ includeTop: false }).eval();
+  const bf16 = bf16Unsupported();
+  const bf16Text = bf16 ? `no: ${bf16}` : 'yes (native AVX512-BF16/AMX kernels): --precision bf16';
+  try {
+    const { fused, reason } = chooseEngine(model);
+    if (!fused) return { engine: 'eager', layout: null, allJit: false, kernels: {}, reason, bf16: bf16Text };
+    try {
+      const [t, h, w] = [8, 64, 64];
+      const layout = fused.layout(t, h, w);
+      const impl = fused.implementations(t, h, w).filter((s) => !s.startsWith('reorder'));
+      const kernels: Record<string, number> = {};
+      for (const s of impl) kernels[s] = (kernels[s] ?? 0) + 1;
+      return {
+        engine: layout === null ? 'eager' : 'fused',
+        layout,
+        allJit: impl.length > 0 && impl.every((s) => !s.startsWith('ref')),
+        kernels,
+        reason: layout === null ? 'no layout has fast kernels on this CPU' : null,
+        bf16: bf16Text,
+      };
+    } finally {
+      fused.dispose();
+    }
+  } finally {
+    model.dispose();
+  }
+}
