@@ -38,6 +38,9 @@ fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
+  # onnxruntime-node (a dev dependency: the peer in bench/inference) would download CUDA binaries at install on Linux x64;
+  # an npm with install-script approval (11.x here) skips its installer (package.json "allowScripts": false), an older one
+  # is told to by this variable.
   ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 fi
 

@@ -1,7 +1,7 @@
 // scripts/libtorch.mjs: how the native build finds libtorch, and its message when there is none.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -101,4 +101,16 @@ test("oneDNN 2.x (fused inference): Debian's by default, $ONEDNN when set, 3.x r
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /ONEDNN=\/nonexistent\/dnnl does not look like a oneDNN install/);
   assert.match(bad.stderr, /sudo apt-get install libdnnl-dev/);
+});
+
+test('npm runs i3d without a warning about the project config, and onnxruntime-node never runs its installer (CUDA download)', () => {
+  const r = spawnSync('npm', ['exec', '--offline', '--', 'i3d', '--version'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /Unknown project config/);
+  assert.doesNotMatch(r.stderr, /npm warn/i, r.stderr);
+  // An npm with install-script approval skips dependencies' scripts not allowed here; scripts/setup.sh also sets ONNXRUNTIME_NODE_INSTALL=skip
+  // for older npm. The CPU build onnxruntime-node ships in its package is all the benchmarks use.
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { allowScripts?: Record<string, boolean> };
+  assert.equal(pkg.allowScripts?.['onnxruntime-node'], false);
+  assert.match(readFileSync(join(ROOT, 'scripts/setup.sh'), 'utf8'), /ONNXRUNTIME_NODE_INSTALL=skip npm ci/);
 });

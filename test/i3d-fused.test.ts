@@ -9,7 +9,7 @@ import {
   fuseBackbone,
   FusedI3D,
   fusedUnsupported,
-  hasBf16,
+  cpuSupport,
   I3DLSTM,
   noGrad,
   ops,
@@ -61,7 +61,7 @@ for (const name of ['rgb_top_odd_nonsquare', 'flow_top_224', 'rgb_notop']) {
 
 test(
   'fused bf16: the same top-1 class as fp32 on the parity clips; relative error reported',
-  { skip: !hasBf16() && 'this CPU has no AVX512-BF16' },
+  { skip: !cpuSupport().bf16 && `oneDNN has no bf16 kernels here (ISA ${cpuSupport().isa})` },
   () => {
     for (const c of cases.filter((x) => x.includeTop)) {
       const fused = new FusedI3D(models.get(c.name)!, { precision: 'bf16' });
@@ -121,14 +121,36 @@ test('fused: a plan reports its memory to V8 while held, and gives it back when 
 });
 
 test('fused: refuses what it cannot run, with the reason', () => {
-  const narrow = new I3D({ width: 0.5 });
-  assert.match(fusedUnsupported(narrow) ?? '', /multiples of 16 channels/);
-  assert.throws(() => new FusedI3D(narrow), /FusedI3D: its Inception branches \(width 0.5\)/);
+  const narrow = new I3D({ width: 0.25 });
+  assert.match(fusedUnsupported(narrow) ?? '', /multiples of 8 channels/);
+  assert.throws(() => new FusedI3D(narrow), /FusedI3D: its Inception branches \(width 0.25\)/);
   narrow.dispose();
+  const half = new I3D({ width: 0.5 });
+  assert.throws(() => new FusedI3D(half, { block: 16 }), /FusedI3D: its Inception branches \(width 0.5\) do not start on multiples of 16/);
+  assert.throws(() => new FusedI3D(half, { block: 12 as 8 }), /'block' must be 8 or 16, got 12/);
+  half.dispose();
   const fused = new FusedI3D(models.get('rgb_notop')!);
   assert.throws(() => fused.featureMap(ops.zeros([1, 4, 64, 64, 3])), /frames >= 8/);
   assert.throws(() => fused.featureMap(ops.zeros([1, 8, 64, 64, 2])), /\[batch, frames >= 8, height >= 32, width >= 32, 3\] \(rgb\)/);
   assert.throws(() => new FusedI3D(models.get('rgb_notop')!, { precision: 'fp16' as 'fp32' }), /precision/);
+});
+
+test('fused: a half-width I3D (branches on 8-channel boundaries) runs in 8-channel blocks and matches the eager ops', () => {
+  const half = new I3D({ width: 0.5 }).eval();
+  const fused = new FusedI3D(half);
+  try {
+    assert.equal(fused.block, 8);
+    scope(() => {
+      const clip = ops.rand([1, 8, 48, 40, 3]).mul(2).sub(1);
+      const eager = noGrad(() => half.forwardFeatures(clip));
+      assert.ok(relErr(fused.featureMap(clip).toArray(), eager.toArray()) < 1e-5);
+    });
+    assert.equal(fused.layout(8, 48, 40), 8);
+    assert.ok(!fused.implementations(8, 48, 40).some((s) => s.startsWith('ref')));
+  } finally {
+    fused.dispose();
+    half.dispose();
+  }
 });
 
 test('fuseBackbone: an I3D-LSTM in eval mode computes its segment features on the fused path, and undoes it', () => {

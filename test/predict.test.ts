@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { formatPrediction, hasBf16, I3D, i3dMacs, loadClip, topK, writeNpy, ZOO } from '../src/index.js';
+import { cpuSupport, formatPrediction, I3D, i3dMacs, loadClip, topK, writeNpy, ZOO } from '../src/index.js';
 import { BIN, type CliResult, type I3DCase, i3dParityFixtures, relErr, runCli, SHARED } from './helpers.js';
 
 const LABELS = join(SHARED, 'data/kinetics-i3d/label_map.txt');
@@ -249,10 +249,15 @@ test('the eager ops and the fused path (fp32 and bf16) give the same prediction 
   const fused = await run([]);
   assert.ok(relErr(eager.logits, c.logits!) <= 1e-4);
   assert.ok(relErr(fused.logits, c.logits!) <= 1e-4);
-  if (hasBf16()) {
+  if (cpuSupport().bf16) {
     const bf16 = await run(['--precision', 'bf16']);
     assert.equal(bf16.top[0]!.index, fused.top[0]!.index);
     assert.ok(relErr(bf16.logits, c.logits!) < 0.1);
+  } else {
+    // Never emulated: a clear error naming the missing feature.
+    const r = await i3d(['predict', npy[c.name]!, '--weights', join(fx.dir, c.weights), '--precision', 'bf16']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /bf16 needs a CPU with AVX512-BF16 or AMX/);
   }
 });
 

@@ -3,7 +3,7 @@
 // oneDNN's own (it honours ONEDNN_MAX_CPU_ISA), never /proc/cpuinfo's: a capped process must choose as the smaller
 // CPU would.
 import { cpuFeatures } from '../system/cpu.js';
-import { onednnFacts, type Block, type Precision } from '../tensor/plan.js';
+import { onednnFacts, type Block } from '../tensor/plan.js';
 
 export interface CpuSupport {
   /** oneDNN's instruction set here (e.g. 'avx512_core_bf16', 'avx2'). */

@@ -44,19 +44,35 @@ export interface FusedRefusal {
   reason: string;
 }
 
-/** Why this model cannot take the fused path on this CPU, or null when it can. */
-export function fusedRefusal(model: I3D, precision: Precision = 'fp32', support: CpuSupport = cpuSupport()): FusedRefusal | null {
+/**
+ * The layout the fused path takes first for this model on this CPU (the ISA's block, or 8 channels on AVX-512 when
+ * the model's branches only align on 8: AVX-512 machines run AVX2's kernels too; bf16 only in 16), or why it cannot
+ * run. `block` forces a layout.
+ */
+export function fusedLayout(
+  model: I3D,
+  precision: Precision = 'fp32',
+  support: CpuSupport = cpuSupport(),
+  block?: Block,
+): { block: Block } | FusedRefusal {
   if (!model.parameters().every((p) => p.device === 'cpu'))
     return { kind: 'model', reason: 'the fused path runs on the CPU; this model is on another device' };
   if (support.block === null)
     return { kind: 'cpu', reason: `oneDNN has no fast blocked kernels for ISA ${support.isa} (it needs AVX2 or AVX-512)` };
-  const unaligned = branchesUnaligned(model, support.block);
-  if (unaligned) return { kind: 'model', reason: unaligned };
   if (precision === 'bf16') {
     const why = bf16Unsupported(support);
     if (why) return { kind: 'cpu', reason: why };
   }
-  return null;
+  const candidates: Block[] = block ? [block] : support.block === 16 && precision === 'fp32' ? [16, 8] : [support.block];
+  const fits = candidates.find((b) => !branchesUnaligned(model, b));
+  if (fits) return { block: fits };
+  return { kind: 'model', reason: branchesUnaligned(model, candidates[candidates.length - 1]!)! };
+}
+
+/** Why this model cannot take the fused path on this CPU, or null when it can. */
+export function fusedRefusal(model: I3D, precision: Precision = 'fp32', support: CpuSupport = cpuSupport()): FusedRefusal | null {
+  const r = fusedLayout(model, precision, support);
+  return 'reason' in r ? r : null;
 }
 
 /** Why this model cannot take the fused path on this CPU, or null when it can. */
@@ -209,11 +225,10 @@ export class FusedI3D {
   ) {
     this.precision = v.oneOf('FusedI3D', 'precision', o.precision ?? 'fp32', ['fp32', 'bf16'] as const);
     this.maxPlans = v.int('FusedI3D', 'maxPlans', o.maxPlans ?? 2, 1);
-    const support = cpuSupport();
     if (o.block !== undefined && o.block !== 8 && o.block !== 16) v.fail('FusedI3D', 'block', '8 or 16', o.block);
-    const refusal = fusedRefusal(model, this.precision, o.block ? { ...support, block: o.block } : support);
-    if (refusal) throw new Error(`FusedI3D: ${refusal.reason}`);
-    this.block = o.block ?? support.block!;
+    const layout = fusedLayout(model, this.precision, cpuSupport(), o.block);
+    if ('reason' in layout) throw new Error(`FusedI3D: ${layout.reason}`);
+    this.block = layout.block;
     for (const l of model.layers) {
       const units = l.kind === 'unit' ? [l.unit] : l.kind === 'mixed' ? l.block.units.flat() : [];
       for (const u of units) this.#weights.set(u, fold(u));

@@ -1,0 +1,115 @@
+// The fused and eager inference paths under each instruction set this machine can run, as oneDNN's ISA cap
+// (ONEDNN_MAX_CPU_ISA, set before the process starts) makes a bigger CPU behave like a smaller one: the layout
+// follows the ISA, no step runs a reference kernel, results match the PyTorch reference, bf16 runs only where
+// oneDNN has bf16 kernels. Each cap runs in its own child process (test/isa-child.ts).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { cpuFeatures } from '../src/index.js';
+import { i3dParityFixtures, ROOT } from './helpers.js';
+
+const CASES = ['rgb_top_odd_nonsquare', 'flow_top_224'];
+const f = cpuFeatures();
+
+interface CaseResult {
+  reason: string | null;
+  layout: number | null;
+  implementations: string[];
+  fusedFeatures: number;
+  fusedLogits: number | null;
+  eagerFeatures: number;
+  eagerLogits: number | null;
+  bf16: string;
+}
+interface ChildResult {
+  support: { isa: string; block: number | null; bf16: boolean; cap: string | null };
+  warnings: string[];
+  [name: string]: unknown;
+}
+
+function runUnder(cap: string | null, args: readonly string[] = CASES): ChildResult {
+  i3dParityFixtures(); // made once, before the children read it
+  const env: Record<string, string | undefined> = { ...process.env };
+  delete env.ONEDNN_MAX_CPU_ISA;
+  delete env.DNNL_MAX_CPU_ISA;
+  delete env.ATEN_CPU_CAPABILITY;
+  // libtorch's own vectorised kernels (the eager ops' pools, batch norm, ReLU) follow ATEN_CPU_CAPABILITY.
+  if (cap) Object.assign(env, { ONEDNN_MAX_CPU_ISA: cap, ...(cap === 'AVX2' && { ATEN_CPU_CAPABILITY: 'avx2' }) });
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist/test/isa-child.js'), ...args], { env, encoding: 'utf8', timeout: 300_000 });
+  assert.equal(r.status, 0, `child under ${cap ?? 'the native ISA'} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
+}
+
+function check(res: ChildResult, block: number, isa: RegExp): void {
+  assert.match(res.support.isa, isa);
+  for (const name of CASES) {
+    const c = res[name] as CaseResult;
+    console.log(
+      `${res.support.isa} ${name}: nCdhw${c.layout}c, ${c.implementations.join(' ')}; relative error fused ` +
+        `${c.fusedLogits?.toExponential(2)}, eager ${c.eagerLogits?.toExponential(2)}`,
+    );
+    assert.equal(c.reason, null, 'the fused path runs');
+    assert.equal(c.layout, block);
+    assert.ok(!c.implementations.some((s) => s.startsWith('ref')), c.implementations.join(', '));
+    assert.ok(
+      c.implementations.some((s) => s.startsWith('jit')),
+      c.implementations.join(', '),
+    );
+    for (const e of [c.fusedFeatures, c.fusedLogits, c.eagerFeatures, c.eagerLogits])
+      assert.ok(e !== null && e <= 1e-4, `relative error ${e}`);
+    if (res.support.bf16) assert.equal(c.bf16, 'ok');
+    else assert.match(c.bf16, /bf16 needs a CPU with AVX512-BF16 or AMX; oneDNN runs/);
+  }
+  assert.deepEqual(res.warnings, [], 'no fallback warning');
+}
+
+test('ISA native: the fused path takes the layout of the CPU, jit kernels only, matches the reference', () => {
+  const res = runUnder(null);
+  check(res, res.support.isa.startsWith('avx512') ? 16 : 8, /^(avx2|avx2_vnni|avx512_core.*)$/);
+});
+
+test(
+  'ISA capped at AVX2 (ONEDNN_MAX_CPU_ISA=AVX2): 8-channel blocks, jit:avx2 kernels, bf16 refused',
+  { skip: !f.avx2 && 'this CPU has no AVX2' },
+  () => {
+    const res = runUnder('AVX2');
+    check(res, 8, /^avx2$/);
+    assert.equal(res.support.bf16, false);
+    for (const name of CASES) assert.ok((res[name] as CaseResult).implementations.every((s) => !s.includes('avx512')));
+  },
+);
+
+test('ISA capped at AVX512_CORE: 16-channel blocks, bf16 refused', { skip: !f.avx512f && 'this CPU has no AVX-512' }, () => {
+  const res = runUnder('AVX512_CORE');
+  check(res, 16, /^avx512_core$/);
+  assert.equal(res.support.bf16, false);
+});
+
+test('never silently slow: a layout with reference kernels gives way to the other, and none at all to the eager ops, each with one warning', () => {
+  // AVX2 has no fast kernels in 16-channel blocks: a plan forced to them is rebuilt in 8.
+  if (f.avx2) {
+    const res = runUnder('AVX2', ['--fallbacks']);
+    const forced = res.forced16 as { layout: number | null; relErr: number };
+    assert.equal((res.default as { layout: number }).layout, 8);
+    assert.equal(forced.layout, 8);
+    assert.ok(forced.relErr < 1e-5, `relative error ${forced.relErr}`);
+    assert.equal(res.warnings.length, 1, res.warnings.join('\n'));
+    assert.match(
+      res.warnings[0]!,
+      /oneDNN \(avx2\) has only reference kernels for \d+ steps in 16-channel blocks; using 8-channel blocks instead/,
+    );
+  }
+  // SSE4.1 has fast kernels in neither layout: the eager ops run, with the ISA named.
+  const res = runUnder('SSE41', ['--fallbacks']);
+  assert.equal(res.support.isa, 'sse41');
+  for (const k of ['default', 'forced16']) {
+    const r = res[k] as { layout: number | null; relErr: number };
+    assert.equal(r.layout, null, `${k}: the eager ops run`);
+    assert.equal(r.relErr, 0);
+  }
+  assert.ok(
+    res.warnings.length >= 1 && res.warnings.every((w) => /\(sse41\).*running the eager ops instead/.test(w)),
+    res.warnings.join('\n'),
+  );
+});
