@@ -17,8 +17,12 @@
 // ours eager: model.forward in eval mode under noGrad; PyTorch eager: model(x) under torch.no_grad() on the
 // NCDHW-contiguous clip; onnxruntime: session.run on the NCDHW clip (transposed before timing). GFLOP/s: 2 x the
 // multiply-adds of every convolution at this shape (counted by walking the model, TF-SAME output sizes) / time.
+// --isa native,AVX2 (the default) repeats every row under each instruction set: 'native' is the CPU's own, any other
+// value is given to the children as ONEDNN_MAX_CPU_ISA (oneDNN under ours and under PyTorch), with
+// ATEN_CPU_CAPABILITY=avx2 for AVX2 (libtorch's own vectorised kernels), so an AVX-512 machine runs the AVX2 machine's
+// paths. onnxruntime has no such cap (its MLAS kernels pick the CPU's best): its row runs as it is.
 // Usage: node dist/bench/inference.js [--frames 64] [--size 224] [--threads <all cores>] [--runs 3] [--warmup 1]
-//        [--rounds 2] [--seed 0] [--impls fp32,bf16,eager,torch,ort] [--no-peer] [--json]
+//        [--rounds 2] [--seed 0] [--impls fp32,bf16,eager,torch,ort] [--isa native,AVX2] [--no-peer] [--json]
 // Ratios are of times (ours / the other): below 1, ours is faster.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -41,6 +45,8 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '0' },
     /** Which rows (default all): fp32, bf16, eager (ours), torch (PyTorch eager), ort (onnxruntime). */
     impls: { type: 'string', default: 'fp32,bf16,eager,torch,ort' },
+    /** Instruction sets to run every row under: 'native', or oneDNN caps such as AVX2, AVX512_CORE. */
+    isa: { type: 'string', default: 'native,AVX2' },
     'no-peer': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     /** Internal: run one implementation with this JSON Job, print its Result as JSON. */
@@ -117,7 +123,7 @@ async function worker(job: Job): Promise<Result> {
       info: `onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}: session created (graph optimized) in ${createMs.toFixed(0)} ms`,
     };
   }
-  const { FusedI3D, loadModel, noGrad, scope, setNumThreads, tensor } = await import('../src/index.js');
+  const { cpuSupport, FusedI3D, loadModel, noGrad, scope, setNumThreads, tensor } = await import('../src/index.js');
   setNumThreads(job.threads);
   const { model } = loadModel(job.model); // eval mode
   const { data, shape } = readNpyFloat32(job.clip);
@@ -139,9 +145,12 @@ async function worker(job: Job): Promise<Result> {
     const t0 = performance.now();
     const fused = new FusedI3D(model, { precision: job.impl });
     const t1 = performance.now();
-    fused.plan(shape[1]!, shape[2]!, shape[3]!);
+    const layout = fused.layout(shape[1]!, shape[2]!, shape[3]!);
     const t2 = performance.now();
-    info = `ours ${job.impl}: batch norm folded in ${(t1 - t0).toFixed(0)} ms, oneDNN plan built in ${(t2 - t1).toFixed(0)} ms (before the warm-up)`;
+    const kernels = [...new Set(fused.implementations(shape[1]!, shape[2]!, shape[3]!).filter((k) => !k.startsWith('reorder')))];
+    info =
+      `ours ${job.impl} (oneDNN ISA ${cpuSupport().isa}): batch norm folded in ${(t1 - t0).toFixed(0)} ms, oneDNN plan built in ` +
+      `${(t2 - t1).toFixed(0)} ms (before the warm-up), ${layout ? `${layout}-channel blocks, kernels ${kernels.join(' ')}` : 'EAGER FALLBACK'}`;
     times = await timeRuns(`ours ${job.impl}`, job, () =>
       scope(() => {
         const s = performance.now();
@@ -156,9 +165,26 @@ async function worker(job: Job): Promise<Result> {
   return { times, logits, maxRssKiB: process.resourceUsage().maxRSS, ...(info ? { info } : {}) };
 }
 
+/** The environment of a child under an ISA: 'native', or a oneDNN cap (AVX2 also caps libtorch's own kernels). */
+function isaEnv(isa: string): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.ONEDNN_MAX_CPU_ISA;
+  delete env.DNNL_MAX_CPU_ISA;
+  delete env.ATEN_CPU_CAPABILITY;
+  if (isa !== 'native') env.ONEDNN_MAX_CPU_ISA = isa;
+  if (isa.toUpperCase() === 'AVX2') env.ATEN_CPU_CAPABILITY = 'avx2';
+  return env;
+}
+
 /** Runs a child that prints a Result as its last line of stdout (stderr goes through). */
-function child(cmd: string, args: string[], what: string): Result | string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 3_600_000, maxBuffer: 64 * 2 ** 20 });
+function child(cmd: string, args: string[], what: string, env: NodeJS.ProcessEnv = process.env): Result | string {
+  const r = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 3_600_000,
+    maxBuffer: 64 * 2 ** 20,
+    env,
+  });
   if (r.status !== 0) return `${what} failed with status ${r.status ?? r.signal}${r.error ? ` (${r.error.message})` : ''}`;
   const last = r.stdout.trim().split('\n').pop() ?? '';
   try {
@@ -189,7 +215,9 @@ async function main(): Promise<void> {
   const wanted = values.impls.split(',').filter((i) => i);
   for (const i of wanted) if (!(ALL as readonly string[]).includes(i)) throw new Error(`--impls: unknown ${i} (${ALL.join(', ')})`);
   const want = (i: (typeof ALL)[number]) => wanted.includes(i);
-  const { I3D, hasBf16, i3dMacs, manualSeed, noGrad, ops, saveModel, scope, setNumThreads } = await import('../src/index.js');
+  const { bf16OnIsa, cpuSupport, I3D, i3dMacs, manualSeed, noGrad, ops, saveModel, scope, setNumThreads } = await import('../src/index.js');
+  const isas = values.isa.split(',').filter((i) => i);
+  if (isas.length === 0) throw new Error('--isa: at least one of native, AVX2, AVX512_CORE, ...');
   setNumThreads(threads);
 
   const notes: string[] = [];
@@ -250,30 +278,36 @@ async function main(): Promise<void> {
       torch: `PyTorch eager ${py?.torch ?? ''}`.trim(),
       ort: 'onnxruntime-node, CPU EP',
     };
-    const bf16 = want('bf16') && hasBf16();
-    if (want('bf16') && !bf16) notes.push('ours bf16 skipped: this CPU has no AVX512-BF16 (hasBf16() is false)');
+    const bf16 = want('bf16') && cpuSupport().bf16;
+    if (want('bf16') && !bf16) notes.push(`ours bf16 skipped: oneDNN has no bf16 kernels here (ISA ${cpuSupport().isa})`);
     const impls = ALL.filter((i) => want(i) && (i !== 'bf16' || bf16) && (i !== 'torch' || py) && (i !== 'ort' || ortOk));
+    // onnxruntime cannot be capped: its row runs once, under the native ISA. bf16 only where the capped ISA has it.
+    const implsUnder = (isa: string) =>
+      impls.filter((i) => (isa === 'native' || i !== 'ort') && (i !== 'bf16' || isa === 'native' || bf16OnIsa(isa.toLowerCase())));
+    const label = (impl: Impl | 'torch', isa: string) => (isa === 'native' ? NAMES[impl] : `${NAMES[impl]} @ ${isa}`);
 
     const rows = new Map<string, Row>();
     const infos: string[] = [];
-    const run = (impl: Impl | 'torch', round: number): void => {
-      const name = NAMES[impl];
+    const run = (impl: Impl | 'torch', isa: string, round: number): void => {
+      const name = label(impl, isa);
+      const env = isaEnv(isa);
       const loadBefore = loadavg()[0]!;
       const a = cpuTicks();
       const r =
         impl === 'torch'
-          ? child(py!.python, [peerScript, JSON.stringify({ ...job, mode: 'time' })], 'PyTorch peer')
+          ? child(py!.python, [peerScript, JSON.stringify({ ...job, mode: 'time' })], 'PyTorch peer', env)
           : child(
               process.execPath,
               [...process.execArgv, fileURLToPath(import.meta.url), '--worker', JSON.stringify({ ...job, impl })],
               name,
+              env,
             );
       const b = cpuTicks();
       if (typeof r === 'string') {
         notes.push(r);
         return;
       }
-      if (r.info) infos.push(`round ${round + 1}, ${r.info}`);
+      if (r.info) infos.push(`round ${round + 1}${isa === 'native' ? '' : ` @ ${isa}`}, ${r.info}`);
       if (r.torch) torchVersion = r.torch;
       const otherCores =
         a && b && b.total > a.total
@@ -291,10 +325,11 @@ async function main(): Promise<void> {
     };
     const roundLoads: number[] = [];
     for (let round = 0; round < rounds; round++) {
-      const order = round % 2 ? [...impls].reverse() : impls;
+      const jobs = isas.flatMap((isa) => implsUnder(isa).map((impl) => ({ impl, isa })));
+      const order = round % 2 ? [...jobs].reverse() : jobs;
       roundLoads.push(loadavg()[0]!);
-      log(`round ${round + 1} of ${rounds}: ${order.map((i) => NAMES[i]).join(', ')}`);
-      for (const impl of order) run(impl, round);
+      log(`round ${round + 1} of ${rounds}: ${order.map((j) => label(j.impl, j.isa)).join(', ')}`);
+      for (const j of order) run(j.impl, j.isa, round);
     }
 
     // The table.
@@ -309,22 +344,32 @@ async function main(): Promise<void> {
     const ms = (r: Row | undefined) => (r ? median(r.times) : null);
     // Ratios of times (a / b): below 1, a is faster.
     const ratio = (a: Row | undefined, b: Row | undefined) => (a && b ? ms(a)! / ms(b)! : null);
-    const table = impls
-      .map((i) => rows.get(NAMES[i]))
-      .filter((r): r is Row => !!r)
-      .map((r) => ({
+    const table = isas
+      .flatMap((isa) => implsUnder(isa).map((i) => ({ isa, row: rows.get(label(i, isa)) })))
+      .filter((x): x is { isa: string; row: Row } => !!x.row)
+      .map(({ isa, row: r }) => ({
         ...r,
+        isa,
         ms: ms(r)!,
         gflops: (2 * macs) / (ms(r)! / 1000) / 1e9,
-        oursFp32OverThis: ratio(ref, r),
+        oursFp32OverThis: ratio(rows.get(label('fp32', isa)), r),
         agreement: agreement(r),
       }));
-    const explicit = {
-      'ours fp32 / onnxruntime': ratio(ref, rows.get(NAMES.ort)),
-      'ours fp32 / PyTorch eager': ratio(ref, rows.get(NAMES.torch)),
-      'ours bf16 / onnxruntime fp32': ratio(rows.get(NAMES.bf16), rows.get(NAMES.ort)),
-    };
+    const ort = rows.get(NAMES.ort);
+    const explicit: Record<string, number | null> = {};
+    for (const isa of isas) {
+      const at = isa === 'native' ? '' : ` @ ${isa}`;
+      const fp32 = rows.get(label('fp32', isa));
+      explicit[`ours fp32${at} / onnxruntime`] = ratio(fp32, ort);
+      explicit[`ours eager${at} / onnxruntime`] = ratio(rows.get(label('eager', isa)), ort);
+      explicit[`ours fp32${at} / PyTorch eager${at}`] = ratio(fp32, rows.get(label('torch', isa)));
+      if (isa === 'native') explicit['ours bf16 / onnxruntime fp32'] = ratio(rows.get(NAMES.bf16), ort);
+    }
     const shape = `[${clipShape.join(', ')}]`;
+    if (isas.length > 1 || isas[0] !== 'native')
+      notes.push(
+        'ISA: rows marked @ CAP ran with ONEDNN_MAX_CPU_ISA=CAP (and ATEN_CPU_CAPABILITY=avx2 for AVX2); onnxruntime cannot be capped and ran on the native ISA',
+      );
     if (torchVersion || py) notes.push(`PyTorch ${torchVersion || py!.torch} (${py!.python}), torch.set_num_threads(${threads})`);
     notes.push(
       `threads: ${threads} (ours: libtorch/oneDNN intra-op; PyTorch: set_num_threads; onnxruntime: intraOpNumThreads ${threads}, ` +
@@ -370,7 +415,8 @@ async function main(): Promise<void> {
     const f = (x: number | null, d = 2) => (x === null ? '-' : x.toFixed(d));
     console.log(
       `I3D RGB inference, model only, one clip ${shape} (batch, frames, H, W, C), 400 classes, same weights and clip in every row, ` +
-        `${threads} thread(s); ${rounds} round(s) in alternating order, each child ${warmup} warm-up + ${runs} timed forwards; ` +
+        `${threads} thread(s); ISA ${isas.join(', ')} (ours fp32 / this: against ours fp32 under the same ISA); ` +
+        `${rounds} round(s) in alternating order, each child ${warmup} warm-up + ${runs} timed forwards; ` +
         `medians over the ${rounds * runs} timed forwards`,
     );
     console.log(
