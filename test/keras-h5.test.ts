@@ -139,7 +139,17 @@ test('Keras files as the backbone of i3d train: the top is dropped, the features
     const backbone = await loadBackbone(join(dir, c.weights), c.stream, 1);
     try {
       assert.equal(backbone.includeTop, false);
-      const err = scope(() => noGrad(() => relErr(backbone.eval().forward(tensor(clipOf(c), c.shape)).features.toArray(), c.features)));
+      const err = scope(() =>
+        noGrad(() =>
+          relErr(
+            backbone
+              .eval()
+              .forward(tensor(clipOf(c), c.shape))
+              .features.toArray(),
+            c.features,
+          ),
+        ),
+      );
       assert.ok(err <= 1e-4, `${name}: features relative error ${err}`);
     } finally {
       backbone.dispose();
@@ -156,7 +166,9 @@ test('Keras files as the backbone of i3d train: the top is dropped, the features
   const cache = join(tmp, 'run/features');
   const key = readdirSync(cache).find((k) => existsSync(join(cache, k, 'manifest.json')));
   assert.ok(key, 'a feature cache with a manifest');
-  const manifest = JSON.parse(readFileSync(join(cache, key, 'manifest.json'), 'utf8')) as { parameters: { backbone: string; backboneSpec: string } };
+  const manifest = JSON.parse(readFileSync(join(cache, key, 'manifest.json'), 'utf8')) as {
+    parameters: { backbone: string; backboneSpec: string };
+  };
   const expected = await loadBackbone(file, 'rgb', 1);
   try {
     assert.equal(manifest.parameters.backbone, backboneDigest(expected));

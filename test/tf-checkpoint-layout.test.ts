@@ -43,7 +43,10 @@ test('a checkpoint sharded over 3 data files loads, each tensor from its shard a
   const index = readCheckpointIndex(`${prefix}.index`);
   assert.equal(index.shards, 3);
   assert.deepEqual(new Set([...index.entries.values()].map((e) => e.shard)), new Set([0, 1, 2]));
-  assert.ok([...index.entries.values()].some((e) => e.shard > 0 && e.offset === 0), 'offsets start again in each shard');
+  assert.ok(
+    [...index.entries.values()].some((e) => e.shard > 0 && e.offset === 0),
+    'offsets start again in each shard',
+  );
   const m = smallModel();
   try {
     loadTfCheckpoint(m, prefix);
@@ -68,7 +71,10 @@ test('big-endian checkpoints, partitioned variables and shard ids past the last 
   const m = smallModel();
   try {
     const before = m.stateTensors().get('Conv3d_1a_7x7.conv.weight')!.toArray();
-    assert.throws(() => loadTfCheckpoint(m, checkpoint('big', '--variant', 'big-endian')), /big[/]model\.ckpt\.index: a big-endian checkpoint/);
+    assert.throws(
+      () => loadTfCheckpoint(m, checkpoint('big', '--variant', 'big-endian')),
+      /big[/]model\.ckpt\.index: a big-endian checkpoint/,
+    );
     assert.throws(
       () => loadTfCheckpoint(m, checkpoint('sliced', '--variant', 'sliced')),
       /sliced[/]model\.ckpt does not fit this model \(1 mismatches\):\n {2}- 'RGB\/inception_i3d\/Logits\/Conv3d_0c_1x1\/conv_3d\/b' is a partitioned variable \(2 slices\)/,

@@ -130,7 +130,8 @@ export async function openKerasH5(path: string): Promise<{ weights: Map<string, 
     const where = modelSave ? "the 'model_weights' group" : 'the root';
     const layers = listAttr(root.attrs, 'layer_names', `${path}: 'layer_names' of ${where}`);
     if (!layers) {
-      const hint = keys.includes('layers') || keys.includes('vars') ? ' (this looks like a Keras 3 .weights.h5 file, which is not supported)' : '';
+      const hint =
+        keys.includes('layers') || keys.includes('vars') ? ' (this looks like a Keras 3 .weights.h5 file, which is not supported)' : '';
       throw new WeightsError(`${path}: not a Keras weights file (no 'layer_names' attribute in ${where})${hint}`);
     }
     const info: KerasFileInfo = {
@@ -151,7 +152,10 @@ export async function openKerasH5(path: string): Promise<{ weights: Map<string, 
         if (!(d instanceof h5wasm.Dataset)) throw new WeightsError(`${path}: layer '${layer}' lists '${wn}' but has no such dataset`);
         const name = canonicalWeightName(layer, wn);
         const twin = weights.get(name);
-        if (twin) throw new WeightsError(`${path}: '${name}' is stored twice (as '${twin.listed}' in layer '${twin.layer}' and '${wn}' in layer '${layer}')`);
+        if (twin)
+          throw new WeightsError(
+            `${path}: '${name}' is stored twice (as '${twin.listed}' in layer '${twin.layer}' and '${wn}' in layer '${layer}')`,
+          );
         weights.set(name, weightOf(path, d as H5Dataset, layer, wn));
       }
     }

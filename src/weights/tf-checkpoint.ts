@@ -111,7 +111,8 @@ function parseEntry(name: string, value: Uint8Array): CheckpointEntry {
       if (field === 6) e.crc32c = v;
     } else if (wire === 2) {
       const sub = r.bytes(r.varint());
-      if (field === 7) e.slices++; // repeated TensorSliceProto slices = 7
+      if (field === 7)
+        e.slices++; // repeated TensorSliceProto slices = 7
       else if (field === 2) {
         // TensorShapeProto: repeated Dim dim = 2 { int64 size = 1 }
         const s = new Reader(sub);
