@@ -125,11 +125,18 @@ export interface I3DCase {
   shape: number[];
   features: number[];
   logits: number[] | null;
+  /** Width multiplier and classes of the model the weights are for (the small variants: 1/16 and 5). */
+  width?: number;
+  classes?: number;
+  /** How the file was written: 'save_weights' (Keras 2), 'model.save', 'keras1' (Keras 1.2) or 'narrow'. */
+  layout?: string;
+  /** The file's `layer_names`, in Keras' order (the full-size save_weights and keras1 files). */
+  layerNames?: string[];
 }
 
 /**
- * The I3D parity fixtures: full-size random weights in the Keras HDF5 layout, clips and the reference outputs of an
- * independent PyTorch implementation (~150 MB). Made once per version of the script, in a temporary folder.
+ * The I3D parity fixtures: full-size random weights in the HDF5 layouts Keras writes, clips and the reference outputs
+ * of an independent PyTorch implementation (~350 MB), and small variants of the format. Made once per version of the script, in a temporary folder.
  */
 export function i3dParityFixtures(): { dir: string; cases: I3DCase[] } {
   const script = join(ROOT, 'test/fixtures/make_i3d.py');

@@ -1,6 +1,7 @@
 // I3D against an independent PyTorch implementation of the official model (test/fixtures/make_i3d.py):
-// random full-size weights in the Keras HDF5 layout, RGB and flow, with and without top, odd frame counts,
-// non-square frames. The fixtures (~150 MB) are made at test time into a temporary folder, never committed.
+// random full-size weights in the HDF5 layouts Keras writes (save_weights with every layer, model.save, Keras 1.2,
+// and the older narrow layout), RGB and flow, with and without top, odd frame counts, non-square frames. The
+// fixtures (~350 MB) are made at test time into a temporary folder, never committed.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -26,7 +27,7 @@ function readClip(c: I3DCase): Tensor {
 }
 
 async function runCase(c: I3DCase): Promise<{ features: number; logits: number | null }> {
-  const model = new I3D({ stream: c.stream, includeTop: c.includeTop }).eval();
+  const model = new I3D({ stream: c.stream, includeTop: c.includeTop, width: c.width, classes: c.classes }).eval();
   try {
     await loadKerasH5(model, join(dir, c.weights));
     return scope(() =>
@@ -45,7 +46,7 @@ async function runCase(c: I3DCase): Promise<{ features: number; logits: number |
   }
 }
 
-for (const name of ['rgb_top_odd_nonsquare', 'flow_top_224', 'rgb_notop']) {
+for (const name of ['rgb_top_odd_nonsquare', 'flow_top_224', 'rgb_notop', 'flow_notop_keras1', 'rgb_top_model_save', 'rgb_top_narrow']) {
   test(`I3D ${name}: features and logits match the PyTorch reference (relative error <= 1e-4, fp32)`, async () => {
     const c = cases.find((x) => x.name === name)!;
     const err = await runCase(c);
@@ -151,6 +152,35 @@ test('i3d convert infers the architecture from Keras files, stores labels, and f
     assert.match(r.stdout, /I3D flow, 400 classes/);
     r = cli('convert', join(dir, 'rgb_notop.h5'), join(out, 'notop'));
     assert.match(r.stdout, /I3D rgb, no top/);
+    // model.save's layout, Keras 1.2's names and the older narrow layout
+    r = cli('convert', join(dir, 'rgb_top_model_save.h5'), join(out, 'saved'));
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /\(keras-h5\) -> .*: I3D rgb, 400 classes/);
+    r = cli('convert', join(dir, 'flow_notop_keras1.h5'), join(out, 'keras1'));
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /I3D flow, no top/);
+    r = cli('convert', join(dir, 'rgb_top_narrow.h5'), join(out, 'narrow'));
+    assert.equal(r.status, 0, r.stderr);
+    for (const [folder, name] of [
+      ['rgb', 'rgb_top_odd_nonsquare'],
+      ['saved', 'rgb_top_model_save'],
+      ['keras1', 'flow_notop_keras1'],
+      ['narrow', 'rgb_top_narrow'],
+    ] as const) {
+      const c = cases.find((x) => x.name === name)!;
+      const { model: m } = loadModel(join(out, folder));
+      try {
+        const err = scope(() =>
+          noGrad(() => {
+            const got = m.forward(readClip(c));
+            return relErr((c.logits ? got.logits! : got.features).toArray(), c.logits ?? c.features);
+          }),
+        );
+        assert.ok(err <= 1e-4, `${name} converted: relative error ${err}`);
+      } finally {
+        m.dispose();
+      }
+    }
     r = cli('convert', join(out, 'rgb'), join(out, 'copy'));
     assert.match(r.stdout, /\(folder\) -> .*: I3D rgb, 400 classes, with labels/);
     r = cli('convert', join(SHARED, 'data/kinetics-i3d/checkpoints/rgb_imagenet/model.ckpt'), join(out, 'ckpt'));

@@ -10,11 +10,6 @@ import { isKernel, kerasName, kerasShape, TF_KERNEL_TO_OURS } from './names.js';
 
 const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 
-interface KerasWeight {
-  shape: number[];
-  read(): Float32Array;
-}
-
 function checkFile(path: string): void {
   if (!existsSync(path)) throw new WeightsError(`${path}: no such weights file`);
   if (!statSync(path).isFile()) throw new WeightsError(`${path}: not a file`);
@@ -30,45 +25,159 @@ function checkFile(path: string): void {
 
 type H5Group = InstanceType<typeof h5wasm.Group>;
 type H5Dataset = InstanceType<typeof h5wasm.Dataset>;
+type H5Attrs = H5Group['attrs'];
 
-function strings(v: unknown): string[] {
-  const arr = Array.isArray(v) ? v : [v];
-  return arr.map((x) => (x instanceof Uint8Array ? new TextDecoder().decode(x) : String(x)));
+/**
+ * An attribute's value as a list of names. Keras writes name lists as arrays of byte strings (h5py: fixed-length
+ * 'S'), other writers as unicode (variable-length UTF-8); h5wasm returns both as JS strings. An empty list is
+ * stored by h5py as an empty float64 array (h5wasm: Float64Array(0)), or of any other dtype, or as a null
+ * dataspace (h5wasm: null): all of these are no names. A non-empty numeric array is not a list of names.
+ */
+function nameList(v: unknown, what: string): string[] {
+  if (v === null || v === undefined) return [];
+  if (typeof v === 'string') return [v];
+  if (ArrayBuffer.isView(v)) {
+    if ((v as unknown as ArrayLike<unknown>).length === 0) return [];
+    throw new WeightsError(`${what} holds numbers, not names`);
+  }
+  const arr: unknown[] = Array.isArray(v) ? v : [v];
+  return arr.map((x) => {
+    if (typeof x === 'string') return x;
+    if (x instanceof Uint8Array) return new TextDecoder().decode(x).replace(/\0+$/, '');
+    throw new WeightsError(`${what} holds a ${typeof x}, not a name`);
+  });
 }
 
-/** Every weight in a Keras HDF5 file by its name ('Conv3d_1a_7x7_conv/kernel:0'). The file stays open until close(). */
-export async function openKerasH5(path: string): Promise<{ weights: Map<string, KerasWeight>; close(): void }> {
+/**
+ * A list attribute as Keras reads it (load_attributes_from_hdf5_group): `name`, or, when Keras had to split a list
+ * longer than HDF5's 64 KiB header limit, `name0`, `name1`, ... in order. Undefined when there is none.
+ */
+function listAttr(attrs: H5Attrs, name: string, what: string): string[] | undefined {
+  if (name in attrs) return nameList(attrs[name]!.value, what);
+  if (!(`${name}0` in attrs)) return undefined;
+  const out: string[] = [];
+  for (let i = 0; `${name}${i}` in attrs; i++) out.push(...nameList(attrs[`${name}${i}`]!.value, `${what} (chunk ${i})`));
+  return out;
+}
+
+/** Keras 2 weight names end in '<layer>/<kind>:0'. */
+const KERAS2_KINDS = new Set(['kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'moving_variance']);
+/** Keras 1.2 names its weights '<layer>_<suffix>:0' (its batch norm's 'running_std' holds the variance). */
+const KERAS1_SUFFIXES: ReadonlyArray<readonly [string, string]> = [
+  ['_W', 'kernel'],
+  ['_b', 'bias'],
+  ['_gamma', 'gamma'],
+  ['_beta', 'beta'],
+  ['_running_mean', 'moving_mean'],
+  ['_running_std', 'moving_variance'],
+];
+
+/**
+ * The Keras 2 name ('<layer>/<kind>:0') of a weight listed as `listed` in the group of layer `layer`. The layer is
+ * the name's scope (a nested model's group lists its inner layers' weights) or else the group; TensorFlow's
+ * uniquifying suffix ('Conv3d_1a_7x7_conv_1/kernel:0', Keras 1's 'Conv3d_1a_7x7_conv_W_1:0') is dropped.
+ * A weight of a kind we do not know keeps its listed name, so that a refusal names it as the file does.
+ */
+export function canonicalWeightName(layer: string, listed: string): string {
+  const parts = listed.split('/');
+  const leaf = parts[parts.length - 1]!.replace(/:\d+$/, '');
+  let owner = parts.length > 1 ? parts[parts.length - 2]! : layer;
+  if (owner !== layer && owner.startsWith(`${layer}_`) && /^\d+$/.test(owner.slice(layer.length + 1))) owner = layer;
+  if (KERAS2_KINDS.has(leaf)) return `${owner}/${leaf}:0`;
+  for (const stem of [leaf, leaf.replace(/_\d+$/, '')])
+    for (const [suffix, kind] of KERAS1_SUFFIXES) if (stem === owner + suffix) return `${owner}/${kind}:0`;
+  return listed;
+}
+
+/** One weight of a Keras file: its shape, the layer whose group holds it, the name the file lists, and its values. */
+export interface KerasWeight {
+  shape: number[];
+  layer: string;
+  listed: string;
+  read(): Float32Array;
+}
+
+/** What a Keras HDF5 file says about itself (root attributes; the model_weights group's for model.save files). */
+export interface KerasFileInfo {
+  /** 'save_weights' (layers at the root) or 'model.save' (layers in the model_weights group). */
+  layout: 'save_weights' | 'model.save';
+  kerasVersion?: string;
+  backend?: string;
+  /** Every layer of `layer_names`, in order, weightless ones included. */
+  layers: string[];
+}
+
+function stringAttr(attrs: H5Attrs, name: string): string | undefined {
+  const v = name in attrs ? attrs[name]!.value : undefined;
+  if (typeof v === 'string') return v;
+  if (v instanceof Uint8Array) return new TextDecoder().decode(v);
+  return undefined;
+}
+
+/**
+ * Every weight in a Keras HDF5 file (save_weights or model.save, Keras 1.2 or 2) by its Keras 2 name
+ * ('Conv3d_1a_7x7_conv/kernel:0'). Weightless layers (input, pools, activations, concatenations, dropout, reshape,
+ * lambda: empty `weight_names`) contribute nothing, whatever their names. The file stays open until close().
+ */
+export async function openKerasH5(path: string): Promise<{ weights: Map<string, KerasWeight>; info: KerasFileInfo; close(): void }> {
   checkFile(path);
   await h5wasm.ready;
   const file = new h5wasm.File(path, 'r');
   try {
-    const root = (file.keys().includes('model_weights') ? file.get('model_weights') : file) as H5Group;
-    const layerNames = root.attrs['layer_names'];
-    if (!layerNames) throw new WeightsError(`${path}: not a Keras weights file (no 'layer_names' attribute)`);
+    const keys = file.keys();
+    const modelSave = keys.includes('model_weights');
+    const root = (modelSave ? file.get('model_weights') : file) as H5Group;
+    const where = modelSave ? "the 'model_weights' group" : 'the root';
+    const layers = listAttr(root.attrs, 'layer_names', `${path}: 'layer_names' of ${where}`);
+    if (!layers) {
+      const hint =
+        keys.includes('layers') || keys.includes('vars') ? ' (this looks like a Keras 3 .weights.h5 file, which is not supported)' : '';
+      throw new WeightsError(`${path}: not a Keras weights file (no 'layer_names' attribute in ${where})${hint}`);
+    }
+    const info: KerasFileInfo = {
+      layout: modelSave ? 'model.save' : 'save_weights',
+      kerasVersion: stringAttr(root.attrs, 'keras_version') ?? stringAttr(file.attrs, 'keras_version'),
+      backend: stringAttr(root.attrs, 'backend') ?? stringAttr(file.attrs, 'backend'),
+      layers,
+    };
     const weights = new Map<string, KerasWeight>();
-    for (const layer of strings(layerNames.value)) {
-      const g = root.get(layer) as H5Group | null;
-      const names = g?.attrs['weight_names'];
-      if (!g || !names) continue;
-      for (const wn of strings(names.value)) {
-        const d = g.get(wn) as H5Dataset | null;
-        if (!d) throw new WeightsError(`${path}: layer '${layer}' lists '${wn}' but has no such dataset`);
-        weights.set(wn, {
-          shape: [...(d.shape ?? [])],
-          read: () => {
-            const val = d.value;
-            if (val instanceof Float32Array) return val;
-            if (val instanceof Float64Array) return Float32Array.from(val);
-            throw new WeightsError(`${path}: '${wn}' is ${d.dtype}, expected float32`);
-          },
-        });
+    const groups = new Set(root.keys());
+    for (const layer of layers) {
+      const g = groups.has(layer) ? root.get(layer) : null;
+      if (!(g instanceof h5wasm.Group)) throw new WeightsError(`${path}: layer '${layer}' is listed in 'layer_names' but has no group`);
+      const listed = listAttr(g.attrs, 'weight_names', `${path}: 'weight_names' of layer '${layer}'`);
+      if (!listed) throw new WeightsError(`${path}: layer '${layer}' has no 'weight_names' attribute`);
+      for (const wn of listed) {
+        const d = g.get(wn);
+        if (!(d instanceof h5wasm.Dataset)) throw new WeightsError(`${path}: layer '${layer}' lists '${wn}' but has no such dataset`);
+        const name = canonicalWeightName(layer, wn);
+        const twin = weights.get(name);
+        if (twin)
+          throw new WeightsError(
+            `${path}: '${name}' is stored twice (as '${twin.listed}' in layer '${twin.layer}' and '${wn}' in layer '${layer}')`,
+          );
+        weights.set(name, weightOf(path, d as H5Dataset, layer, wn));
       }
     }
-    return { weights, close: () => file.close() };
+    return { weights, info, close: () => file.close() };
   } catch (e) {
     file.close();
     throw e;
   }
+}
+
+function weightOf(path: string, d: H5Dataset, layer: string, listed: string): KerasWeight {
+  return {
+    shape: [...(d.shape ?? [])],
+    layer,
+    listed,
+    read: () => {
+      const val = d.value;
+      if (val instanceof Float32Array) return val;
+      if (val instanceof Float64Array) return Float32Array.from(val);
+      throw new WeightsError(`${path}: '${listed}' (layer '${layer}') is ${JSON.stringify(d.dtype)}, expected float32`);
+    },
+  };
 }
 
 /**
@@ -88,7 +197,11 @@ export async function loadKerasH5(model: Module, path: string): Promise<void> {
       else if (w.shape.join() !== want.join()) problems.push(`'${keras}' has shape [${w.shape.join(', ')}], expected [${want.join(', ')}]`);
       used.add(keras);
     }
-    for (const k of weights.keys()) if (!used.has(k)) problems.push(`unexpected '${k}' (shape [${weights.get(k)!.shape.join(', ')}])`);
+    for (const [k, w] of weights)
+      if (!used.has(k)) {
+        const as = w.listed === k ? '' : `, listed as '${w.listed}'`;
+        problems.push(`unexpected '${k}' (shape [${w.shape.join(', ')}]) in layer '${w.layer}'${as}`);
+      }
     throwIfMismatched(path, problems);
     noGrad(() => {
       for (const { t, keras } of ours) {

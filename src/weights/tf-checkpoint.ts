@@ -18,6 +18,8 @@ export interface CheckpointEntry {
   size: number;
   /** Masked CRC-32C of the tensor's bytes, as TensorFlow stores it. */
   crc32c: number;
+  /** Slices of a partitioned variable (BundleEntryProto.slices): its bytes are in other entries. 0 for whole tensors. */
+  slices: number;
 }
 
 export interface CheckpointIndex {
@@ -92,7 +94,7 @@ function readBlock(file: Uint8Array, handle: Uint8Array): Uint8Array {
 
 function parseEntry(name: string, value: Uint8Array): CheckpointEntry {
   const r = new Reader(value);
-  const e: CheckpointEntry = { name, dtype: 'unknown', shape: [], shard: 0, offset: 0, size: 0, crc32c: 0 };
+  const e: CheckpointEntry = { name, dtype: 'unknown', shape: [], shard: 0, offset: 0, size: 0, crc32c: 0, slices: 0 };
   while (r.pos < r.end) {
     const tag = r.varint();
     const field = Math.floor(tag / 8);
@@ -109,7 +111,9 @@ function parseEntry(name: string, value: Uint8Array): CheckpointEntry {
       if (field === 6) e.crc32c = v;
     } else if (wire === 2) {
       const sub = r.bytes(r.varint());
-      if (field === 2) {
+      if (field === 7)
+        e.slices++; // repeated TensorSliceProto slices = 7
+      else if (field === 2) {
         // TensorShapeProto: repeated Dim dim = 2 { int64 size = 1 }
         const s = new Reader(sub);
         while (s.pos < s.end) {
@@ -151,12 +155,14 @@ export function readCheckpointIndex(indexPath: string): CheckpointIndex {
     for (const [, handle] of blockRecords(index)) {
       for (const [key, value] of blockRecords(readBlock(file, handle))) {
         if (key === '') {
-          const h = new Reader(value); // BundleHeaderProto: num_shards = 1
+          const h = new Reader(value); // BundleHeaderProto: num_shards = 1, endianness = 2 (LITTLE = 0, BIG = 1)
           while (h.pos < h.end) {
             const tag = h.varint();
             if ((tag & 7) === 0) {
               const v = h.varint();
               if (tag >>> 3 === 1) shards = v;
+              if (tag >>> 3 === 2 && v !== 0)
+                throw new WeightsError(`${indexPath}: a big-endian checkpoint (written on a big-endian machine), which is not supported`);
             } else if ((tag & 7) === 2) h.bytes(h.varint());
             else if ((tag & 7) === 5) h.fixed32();
           }
@@ -244,6 +250,10 @@ export function loadTfCheckpoint(model: Module, prefix: string): void {
     seen.add(ours);
     const t = state.get(ours);
     if (!t) problems.push(`'${entry.name}' (${ours}) has no place in this model`);
+    else if (entry.slices)
+      problems.push(`'${entry.name}' is a partitioned variable (${entry.slices} slices), which is not supported: save it unpartitioned`);
+    else if (entry.shard >= index.shards)
+      problems.push(`'${entry.name}' is in shard ${entry.shard}, but the checkpoint has ${index.shards} shard(s)`);
     else {
       if (!checkpointShapeFits(entry, t.shape))
         problems.push(
