@@ -67,8 +67,12 @@ const NATIVE_ORDER: readonly (keyof Tvl1Params)[] = [
 /** Which TV-L1: OpenCV's DualTVL1OpticalFlow, or ours (native/tvl1.cc: the same algorithm and parameters, vectorised). */
 export type FlowImpl = 'opencv' | 'ours';
 export const FLOW_IMPLS: readonly FlowImpl[] = ['opencv', 'ours'];
-/** The implementation used when neither an option nor $I3D_FLOW_IMPL names one. */
-export const DEFAULT_FLOW_IMPL: FlowImpl = 'opencv';
+/**
+ * The implementation used when neither an option nor $I3D_FLOW_IMPL names one: ours, since it met both bounds of
+ * issue 16 (mean endpoint error to OpenCV <= 0.05 px on the test videos, CPU time <= 0.33x OpenCV's under AVX-512
+ * and AVX2; docs/benchmarks.md).
+ */
+export const DEFAULT_FLOW_IMPL: FlowImpl = 'ours';
 
 /** The vector instructions our TV-L1 may use: 'auto' is $I3D_FLOW_ISA if set, else the best the CPU has. */
 export type FlowIsa = 'auto' | 'avx512' | 'avx2' | 'scalar';
