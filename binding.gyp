@@ -9,6 +9,7 @@
         "native/autograd.cc",
         "native/runtime.cc",
         "native/flow.cc",
+        "native/tvl1.cc",
         "native/plan.cc"
       ],
       "include_dirs": [

@@ -1,5 +1,7 @@
-// bench/flow: ms per 224x224 frame pair of our TV-L1 flow (OpenCV's DualTVL1 through the addon), sync and with
-// several pairs in flight, at 1 and all OpenCV threads, next to Python's cv2 (Debian python3-opencv) on the same frames.
+// bench/flow: ms per 224x224 frame pair of TV-L1 flow, on the same frames in one run: ours (native/tvl1.cc) under the
+// CPU's widest ISA and capped to AVX2 and scalar, OpenCV's DualTVL1 through the addon (1 and all OpenCV threads),
+// Python's cv2 (Debian python3-opencv); one pair at a time (CPU ms per pair) and with all cores busy (one pair per
+// core in flight: wall ms per pair, pairs per second); the endpoint error of ours against OpenCV.
 // With --torch, also a TV-L1 written in libtorch tensor ops (bench/peers/tvl1_torch.py, PyTorch eager = the same ops).
 // Usage: node dist/bench/flow.js [--pairs N] [--first K] [--repeats R] [--video path] [--torch]
 // Each row: the median over R rounds of the mean ms per pair over N pairs.
@@ -7,7 +9,16 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { flowFacts, flowSequence, setFlowThreads, tvl1Flow, TVL1_DEFAULTS } from '../src/video/flow.js';
+import {
+  flowFacts,
+  flowIsa,
+  flowSequence,
+  setFlowThreads,
+  tvl1Flow,
+  TVL1_DEFAULTS,
+  type FlowImpl,
+  type FlowIsa,
+} from '../src/video/flow.js';
 import { ROOT } from './common.js';
 
 const { values } = parseArgs({
@@ -71,20 +82,26 @@ const cpuMs = () => {
   return (u.user + u.system) / 1000;
 };
 
-function sync(threads: number): Timing {
+interface Impl {
+  impl: FlowImpl;
+  isa?: FlowIsa;
+}
+const label = (o: Impl) => (o.impl === 'ours' ? `ours (${flowIsa(o.isa)})` : 'OpenCV (addon)');
+
+function sync(o: Impl, threads: number): Timing {
   setFlowThreads(threads);
-  tvl1Flow(frames[0]!, frames[1]!, SIZE, SIZE); // warm-up
+  tvl1Flow(frames[0]!, frames[1]!, SIZE, SIZE, {}, o); // warm-up
   const [t0, c0] = [performance.now(), cpuMs()];
-  for (let i = 0; i < n; i++) tvl1Flow(frames[i]!, frames[i + 1]!, SIZE, SIZE);
+  for (let i = 0; i < n; i++) tvl1Flow(frames[i]!, frames[i + 1]!, SIZE, SIZE, {}, o);
   return [(performance.now() - t0) / n, (cpuMs() - c0) / n];
 }
 
-async function parallel(threads: number, concurrency: number): Promise<Timing> {
+async function parallel(o: Impl, threads: number, concurrency: number): Promise<Timing> {
   setFlowThreads(threads);
-  tvl1Flow(frames[0]!, frames[1]!, SIZE, SIZE);
+  tvl1Flow(frames[0]!, frames[1]!, SIZE, SIZE, {}, o);
   const [t0, c0] = [performance.now(), cpuMs()];
   let got = 0;
-  for await (const f of flowSequence(frames, SIZE, SIZE, { concurrency })) got += f.length > 0 ? 1 : 0;
+  for await (const f of flowSequence(frames, SIZE, SIZE, { concurrency, ...o })) got += f.length > 0 ? 1 : 0;
   if (got !== n) throw new Error(`flowSequence gave ${got} fields, expected ${n}`);
   return [(performance.now() - t0) / n, (cpuMs() - c0) / n];
 }
@@ -122,15 +139,20 @@ interface Config {
   run: () => Timing | Promise<Timing>;
 }
 const configs: Config[] = [];
-for (const t of [1, cores])
-  configs.push({ impl: 'ours (addon)', mode: 'sync, one pair at a time', threads: String(t), run: () => sync(t) });
-for (const t of [1, cores])
-  configs.push({
-    impl: 'ours (addon)',
-    mode: `flowSequence, ${cores} pairs in flight`,
-    threads: `${t} x ${cores} pairs`,
-    run: () => parallel(t, cores),
-  });
+const variants: Impl[] = [{ impl: 'ours' }];
+for (const isa of ['avx2', 'scalar'] as const) if (flowIsa(isa) === isa && flowIsa() !== isa) variants.push({ impl: 'ours', isa });
+variants.push({ impl: 'opencv' });
+for (const v of variants)
+  for (const t of v.impl === 'opencv' ? [1, cores] : [1])
+    configs.push({ impl: label(v), mode: 'sync, one pair at a time', threads: String(t), run: () => sync(v, t) });
+for (const v of variants)
+  if (v.isa !== 'scalar')
+    configs.push({
+      impl: label(v),
+      mode: `flowSequence, ${cores} pairs in flight (all cores busy)`,
+      threads: `1 x ${cores} pairs`,
+      run: () => parallel(v, 1, cores),
+    });
 for (const t of [1, cores])
   configs.push({ impl: 'Python cv2', mode: 'sync, one pair at a time', threads: String(t), run: () => python(t) });
 const times = configs.map(() => [] as Timing[]);
@@ -170,6 +192,24 @@ if (values.torch) {
   }
 }
 
+// Endpoint error of ours (each ISA) against OpenCV through the addon, over all pairs: mean and 99th percentile.
+const epeRows: string[] = [];
+{
+  const ref = Array.from({ length: n }, (_, i) => tvl1Flow(frames[i]!, frames[i + 1]!, SIZE, SIZE, {}, { impl: 'opencv' }));
+  for (const v of variants.filter((x) => x.impl === 'ours')) {
+    const errs: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const f = tvl1Flow(frames[i]!, frames[i + 1]!, SIZE, SIZE, {}, v);
+      for (let j = 0; j < f.length; j += 2) errs.push(Math.hypot(f[j]! - ref[i]![j]!, f[j + 1]! - ref[i]![j + 1]!));
+    }
+    const mean = errs.reduce((a, b) => a + b, 0) / errs.length;
+    errs.sort((a, b) => a - b);
+    epeRows.push(
+      `| ${label(v)} | ${mean.toFixed(4)} | ${errs[Math.floor(0.99 * (errs.length - 1))]!.toFixed(4)} | ${errs[errs.length - 1]!.toFixed(3)} |`,
+    );
+  }
+}
+
 const facts = flowFacts();
 console.log(
   `TV-L1 (OpenCV defaults), ${n} pairs of ${SIZE}x${SIZE} frames from ${values.video} (from frame ${firstFrame}), ${cores} cores, median of ${repeats} rounds, OpenCV ${facts.opencvVersion} (${facts.parallelFramework})\n`,
@@ -179,9 +219,20 @@ console.log(
     .map((l) => l.toFixed(2))
     .join(' ')}\n`,
 );
-console.log('| implementation | mode | OpenCV threads | ms per pair | pairs per second | CPU ms per pair |');
+console.log('| implementation | mode | threads | ms per pair | pairs per second | CPU ms per pair |');
 console.log('| --- | --- | --- | ---: | ---: | ---: |');
 for (const r of rows)
   console.log(
     `| ${r.impl} | ${r.mode} | ${r.threads} | ${r.msPerPair.toFixed(1)} | ${(1000 / r.msPerPair).toFixed(2)} | ${r.cpuMsPerPair.toFixed(1)} |`,
   );
+
+const cvCpu = rows.find((r) => r.impl === 'OpenCV (addon)' && r.mode.startsWith('sync') && r.threads === '1')?.cpuMsPerPair;
+if (cvCpu) {
+  console.log('\n| ours | CPU ms per pair, ours / OpenCV (1 thread, sync) |');
+  console.log('| --- | ---: |');
+  for (const r of rows.filter((x) => x.impl.startsWith('ours') && x.mode.startsWith('sync')))
+    console.log(`| ${r.impl} | ${(r.cpuMsPerPair / cvCpu).toFixed(3)} |`);
+}
+console.log(`\n| endpoint error against OpenCV (${n} pairs) | mean px | p99 px | max px |`);
+console.log('| --- | ---: | ---: | ---: |');
+for (const e of epeRows) console.log(e);

@@ -1,6 +1,7 @@
-// Optical flow: OpenCV's TV-L1 (cv::optflow::DualTVL1OpticalFlow, opencv_contrib) on two grayscale frames.
-// Arguments are validated in TypeScript (src/video/flow.ts); this side copies them, runs OpenCV now or in a libuv
-// worker, and turns OpenCV exceptions into JavaScript errors.
+// Optical flow: TV-L1 on two grayscale frames, by OpenCV (cv::optflow::DualTVL1OpticalFlow, opencv_contrib) or by
+// our own implementation of the same algorithm (native/tvl1.cc). Arguments are validated in TypeScript
+// (src/video/flow.ts); this side copies them, runs the flow now or in a libuv worker, and turns exceptions into
+// JavaScript errors.
 #include <napi.h>
 
 #include <opencv2/core.hpp>
@@ -12,6 +13,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "tvl1.h"
 
 namespace i3d {
 namespace {
@@ -25,8 +28,37 @@ struct FlowJob {
   // tau, lambda, theta, scales, warps, epsilon, innerIterations, outerIterations, scaleStep, gamma, medianFiltering
   std::vector<double> p;
   std::vector<float> flow;  // height * width * 2, (x, y) per pixel
+  bool ours = false;         // native/tvl1.cc instead of OpenCV
+  tvl1::Isa isa = tvl1::Isa::kScalar;
+
+  void RunOurs() {
+    const size_t n = static_cast<size_t>(width) * height;
+    std::vector<float> a(n), b(n);
+    if (u8) {
+      for (size_t i = 0; i < n; i++) a[i] = prev[i], b[i] = next[i];
+    } else {  // OpenCV scales float frames by 255
+      const float* fa = reinterpret_cast<const float*>(prev.data());
+      const float* fb = reinterpret_cast<const float*>(next.data());
+      for (size_t i = 0; i < n; i++) a[i] = fa[i] * 255.f, b[i] = fb[i] * 255.f;
+    }
+    tvl1::Params q;
+    q.tau = p[0];
+    q.lambda = p[1];
+    q.theta = p[2];
+    q.scales = static_cast<int>(p[3]);
+    q.warps = static_cast<int>(p[4]);
+    q.epsilon = p[5];
+    q.innerIterations = static_cast<int>(p[6]);
+    q.outerIterations = static_cast<int>(p[7]);
+    q.scaleStep = p[8];
+    if (p[9] != 0) throw std::invalid_argument("our TV-L1 has no illumination term: gamma must be 0");
+    q.medianFiltering = static_cast<int>(p[10]);
+    flow.assign(n * 2, 0.f);
+    tvl1::Flow(a.data(), b.data(), width, height, q, isa, flow.data());
+  }
 
   void Run() {
+    if (ours) return RunOurs();
     const int type = u8 ? CV_8UC1 : CV_32FC1;
     cv::Mat a(height, width, type, prev.data());
     cv::Mat b(height, width, type, next.data());
@@ -51,7 +83,8 @@ std::vector<uint8_t> Bytes(const Napi::Value& v) {
   return std::vector<uint8_t>(p, p + a.ByteLength());
 }
 
-// tvl1Flow(prev, next, width, height, params: number[11]) with prev/next both Uint8Array or both Float32Array.
+// tvl1Flow(prev, next, width, height, params: number[11], impl?: 'opencv' | 'ours', isa?: 'auto' | 'avx512' | 'avx2' |
+// 'scalar') with prev/next both Uint8Array or both Float32Array.
 FlowJob ReadJob(const Napi::CallbackInfo& info) {
   FlowJob j;
   j.u8 = info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
@@ -62,6 +95,12 @@ FlowJob ReadJob(const Napi::CallbackInfo& info) {
   auto p = info[4].As<Napi::Array>();
   for (uint32_t k = 0; k < p.Length(); k++) j.p.push_back(p.Get(k).As<Napi::Number>().DoubleValue());
   if (j.p.size() != 11) throw std::runtime_error("tvl1Flow: expected 11 parameters");
+  if (info.Length() > 5 && info[5].IsString()) {
+    const std::string impl = info[5].As<Napi::String>().Utf8Value();
+    if (impl != "opencv" && impl != "ours") throw std::invalid_argument("tvl1Flow: impl must be 'opencv' or 'ours', got '" + impl + "'");
+    j.ours = impl == "ours";
+  }
+  if (j.ours) j.isa = tvl1::ChooseIsa(info.Length() > 6 && info[6].IsString() ? info[6].As<Napi::String>().Utf8Value() : "auto");
   return j;
 }
 
@@ -144,7 +183,18 @@ Napi::Value FlowFacts(const Napi::CallbackInfo& info) {
     parallel.erase(0, parallel.find_first_not_of(' '));
   }
   o.Set("parallelFramework", parallel);
+  o.Set("oursBestIsa", tvl1::IsaName(tvl1::BestIsa()));
   return o;
+}
+
+// The ISA our TV-L1 runs with for this request ('auto' reads $I3D_FLOW_ISA), capped by what the CPU supports.
+Napi::Value FlowIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    return Napi::String::New(env, tvl1::IsaName(tvl1::ChooseIsa(info[0].As<Napi::String>().Utf8Value())));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
 }
 
 }  // namespace
@@ -154,6 +204,7 @@ void RegisterFlow(Napi::Env env, Napi::Object exports) {
   exports.Set("tvl1FlowAsync", Napi::Function::New(env, Tvl1FlowAsync, "tvl1FlowAsync"));
   exports.Set("setFlowThreads", Napi::Function::New(env, SetFlowThreads, "setFlowThreads"));
   exports.Set("flowFacts", Napi::Function::New(env, FlowFacts, "flowFacts"));
+  exports.Set("flowIsa", Napi::Function::New(env, FlowIsa, "flowIsa"));
 }
 
 }  // namespace i3d

@@ -100,8 +100,13 @@ export {
   writeFlowPng,
   setFlowThreads,
   flowFacts,
+  flowIsa,
+  resolveFlowImpl,
+  DEFAULT_FLOW_IMPL,
+  FLOW_IMPLS,
+  FLOW_ISAS,
 } from './video/flow.js';
-export type { GrayFrame, Tvl1Params, FlowClip, FlowFacts, FlowSequenceOptions } from './video/flow.js';
+export type { GrayFrame, Tvl1Params, FlowClip, FlowFacts, FlowSequenceOptions, FlowImpl, FlowIsa, FlowImplOptions } from './video/flow.js';
 export { cachedFlow, flowCacheDir, flowCacheKey, hashFile, readFlowFile, writeFlowFile } from './video/flow-cache.js';
 export type { FlowArray, FlowCacheSettings, CachedFlowOptions, CachedFlowResult } from './video/flow-cache.js';
 export { framesToFlow, videoFlow, flowImplementation } from './video/flow-video.js';

@@ -10,7 +10,7 @@ import { ROOT, SHARED } from './helpers.js';
 
 const BIN = join(ROOT, 'dist/src/cli/main.js');
 
-test('i3d flow writes [1, N, 224, 224, 2] in [-1, 1] with PNGs, and a re-run reads the cache', () => {
+test('i3d flow writes [1, N, 224, 224, 2] in [-1, 1] with PNGs, a re-run reads the cache, --flow-impl opencv computes anew', () => {
   const dir = mkdtempSync(join(tmpdir(), 'i3d-flow-cli-'));
   const env = { ...process.env, I3D_CACHE_DIR: join(dir, 'cache') };
   const video = join(SHARED, 'data/videos/asl_book.mkv');
@@ -33,6 +33,17 @@ test('i3d flow writes [1, N, 224, 224, 2] in [-1, 1] with PNGs, and a re-run rea
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /\(from the cache\)/);
     assert.deepEqual(readNpy(join(dir, 'again.npy')).data, a.data);
+    // The implementation is part of the cache key: OpenCV's flow is computed, not read back, and it is close to ours.
+    r = run(video, '--out', join(dir, 'opencv.npy'), '--max-frames', '5', '--flow-impl', 'opencv');
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /from the cache/);
+    const cv = readNpy(join(dir, 'opencv.npy')).data as Float32Array;
+    let diff = 0;
+    for (let i = 0; i < values.length; i += 2) diff += Math.hypot(values[i]! - cv[i]!, values[i + 1]! - cv[i + 1]!) * 20;
+    assert.ok(diff / (values.length / 2) <= 0.05, `mean endpoint error ours vs OpenCV ${diff / (values.length / 2)} px`);
+    r = run(video, '--out', join(dir, 'x.npy'), '--flow-impl', 'fast');
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /--flow-impl must be opencv or ours, got 'fast'/);
     r = run(join(dir, 'missing.mp4'), '--out', join(dir, 'x.npy'));
     assert.equal(r.status, 1);
     assert.match(r.stderr, /missing\.mp4/);

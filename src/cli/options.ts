@@ -1,5 +1,6 @@
 // Argument parsers shared by the commands of the `i3d` CLI.
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
+import { DEFAULT_FLOW_IMPL, FLOW_IMPLS, type FlowImpl } from '../video/flow.js';
 
 export function positiveInt(name: string) {
   return (value: string): number => {
@@ -40,4 +41,25 @@ export function numberList(name: string, n: number) {
 /** 0.9876 -> '98.8%'. */
 export function percent(x: number): string {
   return Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '-';
+}
+
+/**
+ * `--flow-impl opencv|ours` on a command that computes optical flow: which TV-L1 computes it. Set as $I3D_FLOW_IMPL
+ * before the action runs, so that the flow of clip loaders and worker threads follows it too.
+ */
+export function flowImplOption(cmd: Command): Command {
+  return cmd
+    .option(
+      '--flow-impl <impl>',
+      `TV-L1 implementation: 'ours' (native, several times cheaper) or 'opencv' (OpenCV's DualTVL1) (default: $I3D_FLOW_IMPL, else '${DEFAULT_FLOW_IMPL}')`,
+      (value: string): FlowImpl => {
+        if (!(FLOW_IMPLS as readonly string[]).includes(value))
+          throw new InvalidArgumentError(`--flow-impl must be ${FLOW_IMPLS.join(' or ')}, got '${value}'.`);
+        return value as FlowImpl;
+      },
+    )
+    .hook('preAction', (c) => {
+      const impl = (c.opts() as { flowImpl?: FlowImpl }).flowImpl;
+      if (impl) process.env.I3D_FLOW_IMPL = impl;
+    });
 }

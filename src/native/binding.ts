@@ -46,17 +46,32 @@ export interface NativeBinding {
   getNumThreads(): number;
   manualSeed(seed: number): void;
   facts(): NativeFacts;
-  /** OpenCV TV-L1 flow of two gray frames (both Uint8Array or both Float32Array in [0, 1]); params in NATIVE_TVL1_ORDER. */
-  tvl1Flow(prev: Uint8Array | Float32Array, next: Uint8Array | Float32Array, width: number, height: number, params: number[]): Float32Array;
+  /**
+   * TV-L1 flow of two gray frames (both Uint8Array or both Float32Array in [0, 1]); params in NATIVE_TVL1_ORDER;
+   * impl 'opencv' (default) or 'ours' (native/tvl1.cc), isa for 'ours' (auto: $I3D_FLOW_ISA, else the CPU's best).
+   */
+  tvl1Flow(
+    prev: Uint8Array | Float32Array,
+    next: Uint8Array | Float32Array,
+    width: number,
+    height: number,
+    params: number[],
+    impl?: string,
+    isa?: string,
+  ): Float32Array;
   tvl1FlowAsync(
     prev: Uint8Array | Float32Array,
     next: Uint8Array | Float32Array,
     width: number,
     height: number,
     params: number[],
+    impl?: string,
+    isa?: string,
   ): Promise<Float32Array>;
   setFlowThreads(n: number): void;
-  flowFacts(): { opencvVersion: string; threads: number; parallelFramework: string };
+  flowFacts(): { opencvVersion: string; threads: number; parallelFramework: string; oursBestIsa: string };
+  /** The ISA our TV-L1 uses for this request ('auto' reads $I3D_FLOW_ISA), capped by the CPU. */
+  flowIsa(request: string): string;
   /** Every op: `binding[name](...)` and `binding[name + 'Async'](...)`. */
   [op: string]: unknown;
 }

@@ -8,9 +8,12 @@ import {
   flowSequence,
   flowToClip,
   FLOW_BOUND,
+  resolveFlowImpl,
   rgbToGray,
   tvl1Params,
   type FlowClip,
+  type FlowImpl,
+  type FlowImplOptions,
   type GrayFrame,
   type Tvl1Params,
 } from './flow.js';
@@ -23,7 +26,7 @@ export interface RgbFrame {
   height: number;
 }
 
-export interface FramesToFlowOptions {
+export interface FramesToFlowOptions extends FlowImplOptions {
   params?: Partial<Tvl1Params>;
   /** Centre crop of each flow field (computed on the whole frame first, as the official pipeline); 0: no crop. */
   crop?: number;
@@ -62,7 +65,12 @@ export async function framesToFlow(
     yield* source;
   }
   const fields: Float32Array[] = [];
-  const seqOpts = { params: opts.params ?? {}, ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }) };
+  const seqOpts = {
+    params: opts.params ?? {},
+    ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
+    ...(opts.impl === undefined ? {} : { impl: opts.impl }),
+    ...(opts.isa === undefined ? {} : { isa: opts.isa }),
+  };
   for await (const f of flowSequence(all(), w, h, seqOpts)) fields.push(crop ? centerCropFlow(f, w, h, crop) : f);
   if (fields.length === 0) fail('framesToFlow', 'frames', 'at least 2 frames', '1 frame');
   const [ow, oh] = crop ? [crop, crop] : [w, h];
@@ -71,9 +79,17 @@ export async function framesToFlow(
   return { data, shape: [fields.length, oh, ow, 2] };
 }
 
-/** What the flow cache key records about the flow method: OpenCV's TV-L1 and OpenCV's version. */
-export function flowImplementation(): string {
-  return `opencv-dualtvl1 ${flowFacts().opencvVersion}`;
+/** Bumped when our TV-L1 (native/tvl1.cc) changes its results: part of the flow cache key. */
+const OURS_VERSION = 1;
+
+/**
+ * What the flow cache key records about the flow method: OpenCV's TV-L1 and OpenCV's version, or ours and its
+ * version (default: $I3D_FLOW_IMPL, else DEFAULT_FLOW_IMPL). The ISA is not part of it: it changes rounding only.
+ */
+export function flowImplementation(impl?: FlowImpl): string {
+  return resolveFlowImpl(impl, 'flowImplementation') === 'ours'
+    ? `i3d-tvl1 ${OURS_VERSION}`
+    : `opencv-dualtvl1 ${flowFacts().opencvVersion}`;
 }
 
 export interface VideoFlowOptions extends FramesToFlowOptions {
@@ -105,15 +121,22 @@ export interface VideoFlow {
 export async function videoFlow(video: string, decode: () => AsyncIterable<RgbFrame>, opts: VideoFlowOptions): Promise<VideoFlow> {
   const params = tvl1Params(opts.params ?? {}, 'videoFlow');
   const crop = int('videoFlow', 'crop', opts.crop ?? 0, 0);
+  const impl = resolveFlowImpl(opts.impl, 'videoFlow');
   const compute = () =>
-    framesToFlow(decode(), { params, crop, ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }) });
+    framesToFlow(decode(), {
+      params,
+      crop,
+      impl,
+      ...(opts.isa === undefined ? {} : { isa: opts.isa }),
+      ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
+    });
   const r =
     opts.cache === false
       ? { ...(await compute()), cached: false, file: null }
       : await cachedFlow(
           video,
           {
-            implementation: flowImplementation(),
+            implementation: flowImplementation(impl),
             params: { ...params, crop },
             sampling: opts.sampling,
             ...(opts.cacheDir === undefined ? {} : { dir: opts.cacheDir }),

@@ -1,5 +1,6 @@
-// Optical flow for the flow stream of I3D: TV-L1 (OpenCV's DualTVL1OpticalFlow through the addon) on grayscale frames,
-// as the official models were trained; then clipped to [-bound, bound] and divided by bound (bound 20), channels (x, y).
+// Optical flow for the flow stream of I3D: TV-L1 on grayscale frames, as the official models were trained, by OpenCV's
+// DualTVL1OpticalFlow through the addon or by our own implementation of the same algorithm (native/tvl1.cc, several
+// times cheaper; see docs/benchmarks.md); then clipped to [-bound, bound] and divided by bound (bound 20), channels (x, y).
 import { availableParallelism } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { PNG } from 'pngjs';
@@ -63,6 +64,68 @@ const NATIVE_ORDER: readonly (keyof Tvl1Params)[] = [
   'medianFiltering',
 ];
 
+/** Which TV-L1: OpenCV's DualTVL1OpticalFlow, or ours (native/tvl1.cc: the same algorithm and parameters, vectorised). */
+export type FlowImpl = 'opencv' | 'ours';
+export const FLOW_IMPLS: readonly FlowImpl[] = ['opencv', 'ours'];
+/**
+ * The implementation used when neither an option nor $I3D_FLOW_IMPL names one: ours, since it met both bounds of
+ * issue 16 (mean endpoint error to OpenCV <= 0.05 px on the test videos, CPU time <= 0.33x OpenCV's under AVX-512
+ * and AVX2; docs/benchmarks.md).
+ */
+export const DEFAULT_FLOW_IMPL: FlowImpl = 'ours';
+
+/** The vector instructions our TV-L1 may use: 'auto' is $I3D_FLOW_ISA if set, else the best the CPU has. */
+export type FlowIsa = 'auto' | 'avx512' | 'avx2' | 'scalar';
+export const FLOW_ISAS: readonly FlowIsa[] = ['auto', 'avx512', 'avx2', 'scalar'];
+
+/** How a flow field is computed (not the TV-L1 parameters). */
+export interface FlowImplOptions {
+  /** Default: $I3D_FLOW_IMPL, else DEFAULT_FLOW_IMPL. */
+  impl?: FlowImpl;
+  /** For impl 'ours': cap the vector ISA (default 'auto': $I3D_FLOW_ISA, else the CPU's best). */
+  isa?: FlowIsa;
+}
+
+/** The implementation an option or $I3D_FLOW_IMPL names, else the default; the error names the bad value. */
+export function resolveFlowImpl(impl?: FlowImpl, where = 'flow', env: NodeJS.ProcessEnv = process.env): FlowImpl {
+  if (impl !== undefined) {
+    if (!FLOW_IMPLS.includes(impl)) fail(where, 'impl', `one of ${FLOW_IMPLS.join(', ')}`, impl);
+    return impl;
+  }
+  const e = env.I3D_FLOW_IMPL;
+  if (e === undefined || e === '') return DEFAULT_FLOW_IMPL;
+  if (!(FLOW_IMPLS as readonly string[]).includes(e))
+    throw new ArgumentError(`${where}: $I3D_FLOW_IMPL must be one of ${FLOW_IMPLS.join(', ')}, got '${e}'`);
+  return e as FlowImpl;
+}
+
+/** The ISA request, checked: an option, else $I3D_FLOW_ISA, else 'auto'. */
+export function resolveFlowIsa(isa?: FlowIsa, where = 'flow', env: NodeJS.ProcessEnv = process.env): FlowIsa {
+  if (isa !== undefined) {
+    if (!FLOW_ISAS.includes(isa)) fail(where, 'isa', `one of ${FLOW_ISAS.join(', ')}`, isa);
+    return isa;
+  }
+  const e = env.I3D_FLOW_ISA;
+  if (e === undefined || e === '') return 'auto';
+  if (!(FLOW_ISAS as readonly string[]).includes(e))
+    throw new ArgumentError(`${where}: $I3D_FLOW_ISA must be one of ${FLOW_ISAS.join(', ')}, got '${e}'`);
+  return e as FlowIsa;
+}
+
+/** The ISA our TV-L1 runs with for this request on this CPU (the request capped by what the CPU supports). */
+export function flowIsa(isa?: FlowIsa): Exclude<FlowIsa, 'auto'> {
+  return native.flowIsa(resolveFlowIsa(isa, 'flowIsa')) as Exclude<FlowIsa, 'auto'>;
+}
+
+/** The native arguments after the parameters: impl and ISA, checked. */
+function implArgs(where: string, p: Tvl1Params, o: FlowImplOptions): [FlowImpl, FlowIsa] {
+  if (o === null || typeof o !== 'object') fail(where, 'options', 'an object { impl?, isa? }', o);
+  const impl = resolveFlowImpl(o.impl, where);
+  const isa = resolveFlowIsa(o.isa, where);
+  if (impl === 'ours' && p.gamma !== 0) fail(where, 'params.gamma', "0 with impl 'ours' (no illumination term)", p.gamma);
+  return [impl, isa];
+}
+
 /** The flow clip of the official models: values clipped to [-20, 20], then divided by 20. */
 export const FLOW_BOUND = 20;
 
@@ -121,22 +184,35 @@ function nativeParams(p: Tvl1Params): number[] {
  * TV-L1 optical flow from `prev` to `next` (gray, width x height, row-major), on this thread.
  * Returns height * width * 2 floats: per pixel (x, y) in pixels, such that next(p + flow(p)) ≈ prev(p).
  */
-export function tvl1Flow(prev: GrayFrame, next: GrayFrame, width: number, height: number, params: Partial<Tvl1Params> = {}): Float32Array {
+export function tvl1Flow(
+  prev: GrayFrame,
+  next: GrayFrame,
+  width: number,
+  height: number,
+  params: Partial<Tvl1Params> = {},
+  opts: FlowImplOptions = {},
+): Float32Array {
   checkFrames('tvl1Flow', prev, next, width, height);
-  return native.tvl1Flow(prev, next, width, height, nativeParams(tvl1Params(params, 'tvl1Flow')));
+  const p = tvl1Params(params, 'tvl1Flow');
+  return native.tvl1Flow(prev, next, width, height, nativeParams(p), ...implArgs('tvl1Flow', p, opts));
 }
 
-/** tvl1Flow in libuv's thread pool: several pairs run at the same time (up to UV_THREADPOOL_SIZE, 4 by default). */
+/**
+ * tvl1Flow in libuv's thread pool: several pairs run at the same time (up to UV_THREADPOOL_SIZE, 4 by default). Ours
+ * uses one thread per pair; OpenCV's may use its own pool besides (setFlowThreads).
+ */
 export function tvl1FlowAsync(
   prev: GrayFrame,
   next: GrayFrame,
   width: number,
   height: number,
   params: Partial<Tvl1Params> = {},
+  opts: FlowImplOptions = {},
 ): Promise<Float32Array> {
   try {
     checkFrames('tvl1FlowAsync', prev, next, width, height);
-    return native.tvl1FlowAsync(prev, next, width, height, nativeParams(tvl1Params(params, 'tvl1FlowAsync')));
+    const p = tvl1Params(params, 'tvl1FlowAsync');
+    return native.tvl1FlowAsync(prev, next, width, height, nativeParams(p), ...implArgs('tvl1FlowAsync', p, opts));
   } catch (e) {
     return Promise.reject(e as Error);
   }
@@ -151,13 +227,15 @@ export interface FlowFacts {
   opencvVersion: string;
   threads: number;
   parallelFramework: string;
+  /** The widest ISA our TV-L1 can use on this CPU. */
+  oursBestIsa: string;
 }
 
 export function flowFacts(): FlowFacts {
   return native.flowFacts();
 }
 
-export interface FlowSequenceOptions {
+export interface FlowSequenceOptions extends FlowImplOptions {
   params?: Partial<Tvl1Params>;
   /** Frame pairs computed at the same time in libuv's pool; default: the number of cores. */
   concurrency?: number;
@@ -174,6 +252,7 @@ export async function* flowSequence(
   opts: FlowSequenceOptions = {},
 ): AsyncGenerator<Float32Array> {
   const params = tvl1Params(opts.params ?? {}, 'flowSequence');
+  const [impl, isa] = implArgs('flowSequence', params, opts);
   const concurrency = int('flowSequence', 'concurrency', opts.concurrency ?? availableParallelism(), 1);
   int('flowSequence', 'width', width, 2);
   int('flowSequence', 'height', height, 2);
@@ -184,7 +263,7 @@ export async function* flowSequence(
     for await (const frame of frames) {
       if (prev) {
         checkFrames(`flowSequence (frames ${index - 1} and ${index})`, prev, frame, width, height);
-        const p = native.tvl1FlowAsync(prev, frame, width, height, nativeParams(params));
+        const p = native.tvl1FlowAsync(prev, frame, width, height, nativeParams(params), impl, isa);
         p.catch(() => undefined); // rejections are rethrown where the result is awaited, in order
         pending.push(p);
         if (pending.length >= concurrency) yield await pending.shift()!;

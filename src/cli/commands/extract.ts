@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { extractFeatures } from '../../features/extract.js';
-import { positiveInt } from '../options.js';
+import { flowImplOption, positiveInt } from '../options.js';
 import { downloadBars, stderrBar } from '../progress.js';
 
 interface ExtractCliOptions {
@@ -34,8 +34,7 @@ function num(name: string, ok: (x: number) => boolean, what: string) {
 }
 
 export function registerExtract(program: Command): void {
-  program
-    .command('extract')
+  flowImplOption(program.command('extract'))
     .description('I3D features of every segment of videos ([views, segments, 1024] per video) into a feature cache folder')
     .argument('<videos...>', 'video files and/or dataset folders (<folder>/<class>/<video>)')
     .requiredOption('--out <dir>', 'cache root: features go to <dir>/<key>/ (key: backbone and clip parameters)')

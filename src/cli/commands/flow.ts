@@ -6,7 +6,7 @@ import { writeNpy } from '../../io/npy.js';
 import { decodeFrames } from '../../video/decode.js';
 import { maxFlowMagnitude, writeFlowPng } from '../../video/flow.js';
 import { videoFlow } from '../../video/flow-video.js';
-import { positiveInt } from '../options.js';
+import { flowImplOption, positiveInt } from '../options.js';
 
 interface FlowOptions {
   out: string;
@@ -20,8 +20,7 @@ interface FlowOptions {
 }
 
 export function registerFlow(program: Command): void {
-  program
-    .command('flow')
+  flowImplOption(program.command('flow'))
     .description('TV-L1 optical flow of a video as the flow stream input: .npy [1, N, crop, crop, 2] in [-1, 1], channels (x, y)')
     .argument('<video>', 'a video file ffmpeg can read')
     .requiredOption('--out <file>', 'the .npy file to write')

@@ -7,7 +7,7 @@ import { expandInputs, predictFiles } from '../../inference/predict-files.js';
 import type { Precision } from '../../tensor/plan.js';
 import { predictTrained } from '../../train/evaluate.js';
 import { ZOO } from '../../weights/zoo.js';
-import { positiveInt, positiveSeconds } from '../options.js';
+import { flowImplOption, positiveInt, positiveSeconds } from '../options.js';
 import { downloadBars } from '../progress.js';
 
 interface PredictFlags {
@@ -62,8 +62,7 @@ async function predictMany(inputs: string[], o: PredictFlags, base: PredictOptio
 }
 
 export function registerPredict(program: Command): void {
-  program
-    .command('predict')
+  flowImplOption(program.command('predict'))
     .description('classify the action in a clip with I3D (Kinetics-400 by default)')
     .argument(
       '<inputs...>',
