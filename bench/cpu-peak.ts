@@ -1,19 +1,20 @@
-// bench/cpu-peak: the CPU's peak fp32 (AVX-512 FMA) and bf16 (AVX512-BF16 dot product) GFLOP/s per core and with
-// every core busy, from native/tools/cpu-peak.c compiled here with the system's C compiler. It says how fast bf16 can
-// be at best next to fp32 on this machine (on some CPUs vdpbf16ps issues at half the rate of fp32 FMAs, so bf16
-// convolutions cannot beat fp32 ones however they are written).
+// bench/cpu-peak: the CPU's peak fp32 (AVX2 and AVX-512 FMA) and bf16 (AVX512-BF16 dot product) GFLOP/s per core and
+// with every core busy, from native/tools/cpu-peak.c compiled here with the system's C compiler (each measured only
+// where the CPU has it). It says how fast bf16 can be at best next to fp32 on this machine (on some CPUs vdpbf16ps
+// issues at half the rate of fp32 FMAs, so bf16 convolutions cannot beat fp32 ones however they are written), and
+// the AVX2 roofline: no implementation of I3D can beat it on an AVX2-only CPU (or under ONEDNN_MAX_CPU_ISA=AVX2).
 // Usage: node dist/bench/cpu-peak.js [--json]
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { hasBf16 } from '../src/system/cpu.js';
 import { ROOT } from './common.js';
 
 interface Peak {
-  fp32: number;
-  bf16: number;
+  fp32Avx2: number | null;
+  fp32: number | null;
+  bf16: number | null;
 }
 
 const { values } = parseArgs({ options: { json: { type: 'boolean', default: false } } });
@@ -27,29 +28,28 @@ function run(exe: string): Promise<Peak> {
   });
 }
 
-if (!hasBf16()) {
-  console.log('this CPU has no AVX512-BF16: nothing to compare');
-  process.exit(0);
-}
 const dir = mkdtempSync(join(tmpdir(), 'i3d-cpu-peak-'));
 try {
   const exe = join(dir, 'cpu-peak');
-  const cc = spawnSync('cc', ['-O3', '-mavx512f', '-mavx512bf16', join(ROOT, 'native/tools/cpu-peak.c'), '-o', exe], { encoding: 'utf8' });
+  const cc = spawnSync('cc', ['-O3', join(ROOT, 'native/tools/cpu-peak.c'), '-o', exe], { encoding: 'utf8' });
   if (cc.status !== 0) throw new Error(`cc failed: ${cc.stderr}`);
   const one = await run(exe);
   const cores = availableParallelism();
   const all = await Promise.all(Array.from({ length: cores }, () => run(exe)));
-  const sum = (k: keyof Peak) => all.reduce((s, r) => s + r[k], 0);
-  const r = { cores, oneCore: { fp32: one.fp32, bf16: one.bf16 }, allCores: { fp32: sum('fp32'), bf16: sum('bf16') } };
+  const sum = (k: keyof Peak) => (one[k] === null ? null : all.reduce((s, r) => s + r[k]!, 0));
+  const r = { cores, oneCore: one, allCores: { fp32Avx2: sum('fp32Avx2'), fp32: sum('fp32'), bf16: sum('bf16') } };
   if (values.json) console.log(JSON.stringify(r));
   else {
-    console.log('| peak GFLOP/s | fp32 FMA | bf16 dot product | bf16 / fp32 |');
-    console.log('| --- | ---: | ---: | ---: |');
+    const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(1));
+    console.log('| peak GFLOP/s | fp32 FMA, AVX2 (256-bit) | fp32 FMA, AVX-512 | bf16 dot product, AVX512-BF16 | bf16 / fp32 AVX-512 |');
+    console.log('| --- | ---: | ---: | ---: | ---: |');
     for (const [name, p] of [
       ['one core', r.oneCore],
       [`${cores} cores`, r.allCores],
     ] as const)
-      console.log(`| ${name} | ${p.fp32.toFixed(1)} | ${p.bf16.toFixed(1)} | ${(p.bf16 / p.fp32).toFixed(2)} |`);
+      console.log(
+        `| ${name} | ${f(p.fp32Avx2)} | ${f(p.fp32)} | ${f(p.bf16)} | ${p.bf16 && p.fp32 ? (p.bf16 / p.fp32).toFixed(2) : 'n/a'} |`,
+      );
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -331,6 +332,56 @@ Napi::Value PlanInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// maxPool3dInference(x, kernel, stride, padL, padR): max pooling of a float32 CPU tensor [N, C, D, H, W]
+// (contiguous or channels-last-3d; the result keeps its memory format) on oneDNN's kernel, without indices (no
+// backward: TypeScript uses it only where no gradient flows). Padding, asymmetric as TensorFlow's 'SAME' wants, is
+// excluded from the max (padding with -inf). Where oneDNN has only its reference kernel, libtorch's runs instead.
+Thunk ParseMaxPool3dInference(const Args& a) {
+  at::Tensor x = a.T(0);
+  const Dims k = a.IL(1), s = a.IL(2), pl = a.IL(3), pr = a.IL(4);
+  if (x.scalar_type() != at::kFloat || x.dim() != 5 || !x.device().is_cpu())
+    throw std::runtime_error("maxPool3dInference: x must be a float32 CPU tensor [N, C, D, H, W]");
+  return One([=]() {
+    bool cl = !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast3d);
+    Dims src = x.sizes().vec(), dst = src;
+    for (int i = 0; i < 3; i++) {
+      const int64_t span = src[2 + i] + pl[i] + pr[i] - k[i];
+      if (span < 0) throw std::runtime_error("maxPool3dInference: kernel larger than the padded input");
+      dst[2 + i] = span / s[i] + 1;
+    }
+    auto describe = [&](bool channelsLast) {
+      const Tag tag = channelsLast ? Tag::ndhwc : Tag::ncdhw;
+      dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, memory::desc(src, Dt::f32, tag),
+                                    memory::desc(dst, Dt::f32, tag), s, k, pl, pr);
+      return dnnl::pooling_forward::primitive_desc(d, Cpu());  // oneDNN's primitive cache makes repeats cheap
+    };
+    const bool wantCl = cl;  // the result keeps the input's memory format
+    auto pd = describe(cl);
+    // oneDNN has jit kernels for every pool in channels-last, not in plain layout (e.g. 1x3x3 stride 2: "simple_nchw",
+    // several times slower than copying to channels-last, the jit kernel, and copying the smaller result back).
+    if (!cl && std::string(pd.impl_info_str()).rfind("jit", 0) != 0) {
+      auto other = describe(true);
+      if (std::string(other.impl_info_str()).rfind("jit", 0) == 0) {
+        pd = other;
+        cl = true;
+      }
+    }
+    const at::Tensor in = x.contiguous(cl ? at::MemoryFormat::ChannelsLast3d : at::MemoryFormat::Contiguous);
+    const memory::desc srcMd = pd.src_desc(), dstMd = pd.dst_desc();
+    if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
+      const float inf = std::numeric_limits<float>::infinity();
+      at::Tensor padded = at::constant_pad_nd(in, {pl[2], pr[2], pl[1], pr[1], pl[0], pr[0]}, -inf);
+      return at::max_pool3d(padded, k, s, {0, 0, 0}, {1, 1, 1}, false);
+    }
+    at::Tensor out = at::empty(dst, in.options().memory_format(cl ? at::MemoryFormat::ChannelsLast3d : at::MemoryFormat::Contiguous));
+    memory srcMem(srcMd, Cpu(), in.data_ptr()), dstMem(dstMd, Cpu(), out.data_ptr());
+    dnnl::stream strm(Cpu());
+    dnnl::pooling_forward(pd).execute(strm, {{DNNL_ARG_SRC, srcMem}, {DNNL_ARG_DST, dstMem}});
+    strm.wait();
+    return cl == wantCl ? out : out.contiguous();
+  });
+}
+
 const char* IsaName(dnnl::cpu_isa isa) {
   switch (isa) {
     case dnnl::cpu_isa::sse41: return "sse41";
@@ -367,6 +418,7 @@ void RegisterPlan(Napi::Env env, Napi::Object exports) {
   exports.Set("planFree", Napi::Function::New(env, PlanFree, "planFree"));
   exports.Set("onednnFacts", Napi::Function::New(env, OnednnFacts, "onednnFacts"));
   I3D_EXPORT_OP(exports, env, "planRun", ParsePlanRun);
+  I3D_EXPORT_OP(exports, env, "maxPool3dInference", ParseMaxPool3dInference);
 }
 
 }  // namespace i3d

@@ -63,6 +63,30 @@ test('max pool 3d with SAME padding pads with -infinity', () =>
     assertClose(F.maxPool3d(fx(p.x), p.kernel, { stride: p.stride }), p.y, 0, 0, 'maxPool plain');
   }));
 
+test('max pool 3d in float32 without gradient (oneDNN kernel): the same values, contiguous and channels-last, and a gradient path', () =>
+  scope(() => {
+    for (const name of ['max_pool3d_same', 'max_pool3d_plain']) {
+      const k = c(name);
+      const o = { stride: k.stride, ...(name.endsWith('same') && { padding: 'same' as const }) };
+      const x = fx(k.x).to('float32');
+      const want = fx(k.y).to('float32');
+      const plain = F.maxPool3d(x, k.kernel, o);
+      assert.ok(plain.isContiguous());
+      assertClose(plain, want, 0, 0, `${name} (contiguous)`);
+      const cl = x.contiguous('channelsLast3d');
+      const pooled = F.maxPool3d(cl, k.kernel, o);
+      assertClose(pooled, want, 0, 0, `${name} (channels-last)`);
+      assert.deepEqual(pooled.strides, plain.permute([0, 2, 3, 4, 1]).contiguous().permute([0, 4, 1, 2, 3]).strides, 'keeps channels-last');
+      // With a gradient to compute, libtorch's pool (with indices) runs: same values, and backward works.
+      const g = x.clone();
+      g.requiresGrad = true;
+      const y = F.maxPool3d(g, k.kernel, o);
+      assertClose(y, want, 0, 0, `${name} (with gradient)`);
+      y.sum().backward();
+      assert.equal(g.grad!.sum().item(), y.numel);
+    }
+  }));
+
 test('avg pool 3d, valid and padded', () =>
   scope(() => {
     const k = c('avg_pool3d_valid');

@@ -1,5 +1,6 @@
 // Neural-network ops over tensors in libtorch's [N, C, T, H, W] layout (models permute from the API's
 // [N, T, H, W, C] with a view: channels-last-3d memory keeps that byte order).
+import { isGradEnabled } from '../tensor/context.js';
 import { op, opMany, type OpFn } from '../tensor/exec.js';
 import * as ops from '../tensor/ops.js';
 import { handleOf as h, type Tensor } from '../tensor/tensor.js';
@@ -153,17 +154,31 @@ function poolPlan(where: string, x: Tensor, kernel: number | readonly number[], 
   const size = spatial(where, x);
   const k = v.intN(where, 'kernel', kernel, 3, 1);
   const stride = v.intN(where, 'stride', o.stride ?? k, 3, 1);
-  const { symmetric, extra } = splitPadding(resolvePadding(where, o.padding ?? 0, size, k, stride));
-  return { k, stride, symmetric, extra, ceil: v.bool(where, 'ceilMode', o.ceilMode ?? false) };
+  const pads = resolvePadding(where, o.padding ?? 0, size, k, stride);
+  const { symmetric, extra } = splitPadding(pads);
+  const padL = [pads[0]!, pads[2]!, pads[4]!];
+  const padR = [pads[1]!, pads[3]!, pads[5]!];
+  return { k, stride, symmetric, extra, padL, padR, ceil: v.bool(where, 'ceilMode', o.ceilMode ?? false) };
 }
 
 type PoolPlan = ReturnType<typeof poolPlan>;
 const maxPoolRaw = op((x: Tensor, p: PoolPlan) => ['maxPool3d', h('maxPool3d', 'x', x), p.k, p.stride, p.symmetric, p.ceil]);
+const maxPoolLibtorch = padThen(maxPoolRaw, -Infinity);
+// oneDNN's max pool (no indices, padding inside the kernel): 4-10x faster than libtorch's, but without a backward.
+const maxPoolOnednn = op((x: Tensor, p: PoolPlan) => ['maxPool3dInference', h('maxPool3d', 'x', x), p.k, p.stride, p.padL, p.padR]);
+
+/** Where no gradient can flow through a float32 CPU pool, oneDNN's kernel runs it; elsewhere libtorch's. */
+function maxPoolRun(x: Tensor, p: PoolPlan): OpFn<[Tensor, PoolPlan], Tensor> {
+  const fast = !p.ceil && x.dtype === 'float32' && x.device === 'cpu' && !(isGradEnabled() && x.requiresGrad);
+  return fast ? maxPoolOnednn : maxPoolLibtorch;
+}
+const maxPoolAny = ((x: Tensor, p: PoolPlan) => maxPoolRun(x, p)(x, p)) as OpFn<[Tensor, PoolPlan], Tensor>;
+maxPoolAny.async = (x: Tensor, p: PoolPlan) => maxPoolRun(x, p).async(x, p);
 
 /** 3-D max pooling; padding pads with -infinity (so 'same' matches TensorFlow). */
 export const maxPool3d = planned(
   (x: Tensor, kernel: number | readonly number[], o: Pool3dOptions = {}): [Tensor, PoolPlan] => [x, poolPlan('maxPool3d', x, kernel, o)],
-  padThen(maxPoolRaw, -Infinity),
+  maxPoolAny,
 );
 
 export interface AvgPool3dOptions {
