@@ -116,6 +116,13 @@ test('the loss falls, each epoch logs and saves last, and best changes only when
       .split('\n')
       .map((l) => JSON.parse(l) as { type: string });
     assert.equal(log.filter((l) => l.type === 'epoch').length, 8);
+    // Each epoch says where its time went; the parts add up to at most the whole (saving checkpoints is the rest).
+    for (const e of r.history) {
+      const t = e.time!;
+      for (const part of [t.dataSec, t.stepSec, t.validationSec]) assert.ok(part >= 0 && Number.isFinite(part));
+      assert.ok(t.stepSec > 0, 'the steps take time');
+      assert.ok(t.dataSec + t.stepSec + t.validationSec <= e.seconds + 1e-6, JSON.stringify(e));
+    }
     assert.ok(existsSync(join(out, 'last/optimizer.safetensors')));
   } finally {
     model.dispose();

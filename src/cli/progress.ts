@@ -40,3 +40,11 @@ export function downloadBars(): { onProgress: (name: string, p: DownloadProgress
     },
   };
 }
+
+/** An epoch's seconds and where they went: "12.3 s: data 1.2, steps 10.1, validation 1.0". */
+export function epochTime(e: { seconds: number; time?: { dataSec: number; stepSec: number; validationSec: number } }): string {
+  const t = e.time;
+  return t
+    ? `${e.seconds.toFixed(1)} s: data ${t.dataSec.toFixed(1)}, steps ${t.stepSec.toFixed(1)}, validation ${t.validationSec.toFixed(1)}`
+    : `${e.seconds.toFixed(1)} s`;
+}

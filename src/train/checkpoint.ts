@@ -19,6 +19,11 @@ export interface EpochRecord {
   valLoss: number;
   valAccuracy: number;
   seconds: number;
+  /**
+   * Where the epoch's seconds went: waiting for the batch generator (decoding, preprocessing), the training steps
+   * (forward, loss, backward, SGD), validation. Older logs and checkpoints lack it.
+   */
+  time?: { dataSec: number; stepSec: number; validationSec: number };
 }
 
 export interface TrainerState {

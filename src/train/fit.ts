@@ -136,7 +136,12 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       let lossSum = 0;
       let correct = 0;
       let batch = 0;
+      let dataMs = 0;
+      let stepMs = 0;
+      let waitFrom = performance.now();
       for await (const b of o.train.batches(epoch)) {
+        const stepFrom = performance.now();
+        dataMs += stepFrom - waitFrom;
         batch++;
         const { loss, hits } = scope(() => {
           o.model.train();
@@ -164,8 +169,13 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         lossSum += loss * b.labels.length;
         correct += hits;
         o.onBatch?.({ epoch, batch, batches, loss, lr });
+        waitFrom = performance.now();
+        stepMs += waitFrom - stepFrom;
       }
+      dataMs += performance.now() - waitFrom;
+      const valFrom = performance.now();
       const val = await evaluateSplit(o.model, o.validation, o.classes, epoch);
+      const validationMs = performance.now() - valFrom;
       lastValidation = val.metrics;
       const record: EpochRecord = {
         epoch,
@@ -175,6 +185,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         valLoss: val.loss,
         valAccuracy: val.metrics.top1,
         seconds: (performance.now() - started) / 1000,
+        time: { dataSec: dataMs / 1000, stepSec: stepMs / 1000, validationSec: validationMs / 1000 },
       };
       const improved = val.metrics.top1 > state.bestValAccuracy;
       state = {

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { doctor, formatDoctor } from '../../system/doctor.js';
 import { runDemo } from '../../train/demo.js';
 import { percent, positiveInt } from '../options.js';
-import { stderrBar } from '../progress.js';
+import { epochTime, stderrBar } from '../progress.js';
 
 export function registerDemo(program: Command): void {
   program
@@ -44,7 +44,7 @@ export function registerDemo(program: Command): void {
             running = '';
             if (!o.json)
               console.log(
-                `epoch ${String(e.epoch).padStart(2)}: loss ${e.loss.toFixed(3)}, train ${percent(e.accuracy)}, validation ${percent(e.valAccuracy)}${e.improved ? ' *' : ''} [${e.seconds.toFixed(1)} s]`,
+                `epoch ${String(e.epoch).padStart(2)}: loss ${e.loss.toFixed(3)}, train ${percent(e.accuracy)}, validation ${percent(e.valAccuracy)}${e.improved ? ' *' : ''} [${epochTime(e)}]`,
               );
           },
         });

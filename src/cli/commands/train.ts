@@ -8,7 +8,7 @@ import { evaluateFolder } from '../../train/evaluate.js';
 import { reportFromRun, writeReport } from '../../train/report.js';
 import { readCheckpointMeta } from '../../train/checkpoint.js';
 import { finiteNumber, numberList, percent, positiveInt } from '../options.js';
-import { downloadBars, stderrBar } from '../progress.js';
+import { downloadBars, epochTime, stderrBar } from '../progress.js';
 
 /** Flag name -> parameter name (flags override the file). */
 const FLAGS: [string, keyof TrainParams, string, ((v: string) => unknown)?][] = [
@@ -138,7 +138,7 @@ export function registerTrain(program: Command): void {
             if (!o.json)
               console.log(
                 `epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, accuracy ${percent(e.accuracy)}; validation loss ${e.valLoss.toFixed(4)}, ` +
-                  `accuracy ${percent(e.valAccuracy)}${e.improved ? ' (best so far, saved)' : ''} [${e.seconds.toFixed(1)} s]`,
+                  `accuracy ${percent(e.valAccuracy)}${e.improved ? ' (best so far, saved)' : ''} [${epochTime(e)}]`,
               );
           },
         });
