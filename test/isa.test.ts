@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cpuFeatures } from '../src/index.js';
-import { i3dParityFixtures, ROOT } from './helpers.js';
+import { BIN, i3dParityFixtures, ROOT } from './helpers.js';
 
 const CASES = ['rgb_top_odd_nonsquare', 'flow_top_224'];
 const f = cpuFeatures();
@@ -109,7 +109,36 @@ test('never silently slow: a layout with reference kernels gives way to the othe
     assert.equal(r.relErr, 0);
   }
   assert.ok(
-    res.warnings.length >= 1 && res.warnings.every((w) => /\(sse41\).*running the eager ops instead/.test(w)),
+    res.warnings.length >= 1 &&
+      res.warnings.every((w) =>
+        /no fast oneDNN kernels for 8x32x32 clips on this CPU \(it needs AVX2 or AVX-512; oneDNN runs sse41 here: .*\); running the eager ops instead/.test(
+          w,
+        ),
+      ),
     res.warnings.join('\n'),
+  );
+});
+
+test('the CLI: i3d doctor reports the ISA and layout under a cap; a fallback prints one plain warning line; bf16 exits 1 naming the feature', () => {
+  const cli = (cap: string, ...args: string[]) =>
+    spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, ONEDNN_MAX_CPU_ISA: cap }, encoding: 'utf8', timeout: 120_000 });
+  if (f.avx2) {
+    const d = cli('AVX2', 'doctor', '--json');
+    assert.equal(d.status, 0, d.stderr);
+    const r = JSON.parse(d.stdout) as { onednn: { isa: string; cap: string }; fused: { engine: string; layout: number; allJit: boolean } };
+    assert.deepEqual([r.onednn.isa, r.onednn.cap], ['avx2', 'AVX2']);
+    assert.deepEqual([r.fused.engine, r.fused.layout, r.fused.allJit], ['fused', 8, true]);
+    const b = cli('AVX2', 'bench', '--precision', 'bf16', '--frames', '8', '--size', '32');
+    assert.equal(b.status, 1);
+    assert.match(b.stderr, /bf16 needs a CPU with AVX512-BF16 or AMX; oneDNN runs avx2 here/);
+  }
+  const s = cli('SSE41', 'bench', '--frames', '8', '--size', '32', '--runs', '1', '--warmup', '0', '--json');
+  assert.equal(s.status, 0, s.stderr);
+  assert.equal((JSON.parse(s.stdout) as { engine: string }).engine, 'eager');
+  const warnings = s.stderr.split('\n').filter((l) => l.includes('warning'));
+  assert.equal(warnings.length, 1, s.stderr);
+  assert.match(
+    warnings[0]!,
+    /^i3d: warning: I3D fused path: no fast oneDNN kernels for 8x32x32 clips on this CPU \(it needs AVX2 or AVX-512; oneDNN runs sse41/,
   );
 });

@@ -18,6 +18,14 @@ const program = new Command()
     if (t) setNumThreads(t);
   });
 
+// The library's own warnings (a slower path taken, and why) as one plain line each; Node's other warnings as usual.
+const nodeWarning = process.listeners('warning');
+process.removeAllListeners('warning');
+process.on('warning', (w) => {
+  if (w.name === 'I3DWarning') console.error(`i3d: warning: ${w.message}`);
+  else for (const l of nodeWarning) l(w);
+});
+
 registerCommands(program);
 
 program.parseAsync().catch((e: unknown) => {

@@ -257,7 +257,9 @@ export class FusedI3D {
       freePlan(handle);
       slow.push(`oneDNN (${cpuSupport().isa}) has only reference kernels for ${ref.length} steps in ${block}-channel blocks`);
     }
-    const why = `${slow.join('; ')} for ${frames}x${height}x${width} clips`;
+    const why =
+      `no fast oneDNN kernels for ${frames}x${height}x${width} clips on this CPU (it needs AVX2 or AVX-512; ` +
+      `oneDNN runs ${cpuSupport().isa} here: ${slow.map((s) => s.replace(/^oneDNN \(\w+\) has only reference kernels for /, '')).join(', ')} on reference kernels)`;
     if (this.precision !== 'fp32') throw new Error(`FusedI3D: ${why}; ${this.precision} has no other path`);
     warnOnce(`I3D fused path: ${why}; running the eager ops instead (slower)`);
     return null;
