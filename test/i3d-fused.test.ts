@@ -28,7 +28,8 @@ const models = new Map<string, I3D>();
 
 before(async () => {
   ({ dir, cases } = i3dParityFixtures());
-  for (const c of cases) {
+  // The full-width cases (the fixture also holds narrow Keras-layout variants that the loader tests use).
+  for (const c of cases.filter((x) => ['rgb_top_odd_nonsquare', 'flow_top_224', 'rgb_notop'].includes(x.name))) {
     const m = new I3D({ stream: c.stream, includeTop: c.includeTop }).eval();
     await loadKerasH5(m, join(dir, c.weights));
     models.set(c.name, m);
@@ -63,7 +64,7 @@ test(
   'fused bf16: the same top-1 class as fp32 on the parity clips; relative error reported',
   { skip: !cpuSupport().bf16 && `oneDNN has no bf16 kernels here (ISA ${cpuSupport().isa})` },
   () => {
-    for (const c of cases.filter((x) => x.includeTop)) {
+    for (const c of cases.filter((x) => x.includeTop && models.has(x.name))) {
       const fused = new FusedI3D(models.get(c.name)!, { precision: 'bf16' });
       const logits = scope(() => fused.forward(readClip(c)).logits!.toArray());
       const err = relErr(logits, c.logits!);
