@@ -134,7 +134,10 @@ function positiveNumber(v: unknown, name: string, integer: boolean, max = Infini
   if (v === undefined || v === '') return undefined;
   const x = Number(v);
   if (!(x > 0) || x > max || (integer && !Number.isInteger(x)))
-    throw new ServeError('BAD_REQUEST', `'${name}' must be a positive ${integer ? 'integer' : 'number'}${max < Infinity ? ` up to ${max}` : ''}, got '${String(v)}'`);
+    throw new ServeError(
+      'BAD_REQUEST',
+      `'${name}' must be a positive ${integer ? 'integer' : 'number'}${max < Infinity ? ` up to ${max}` : ''}, got '${String(v)}'`,
+    );
   return x;
 }
 
@@ -170,6 +173,8 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
   const uploads = await UploadDir.create(o.tmpDir);
   const served = new Map<string, ServedModel>();
   let state: ServerState = 'loading';
+  /** Requests whose response has not closed yet. */
+  let active = 0;
   const metrics = new Metrics(
     () => [...served.values()],
     () => state === 'ready',
@@ -208,7 +213,11 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
   const notReady = (): ServeError =>
     state === 'closing'
       ? new ServeError('SHUTTING_DOWN', 'the server is shutting down', retryAfter)
-      : new ServeError('NOT_READY', state === 'failed' ? 'the server failed to load its models' : 'the server is loading its models', retryAfter);
+      : new ServeError(
+          'NOT_READY',
+          state === 'failed' ? 'the server failed to load its models' : 'the server is loading its models',
+          retryAfter,
+        );
 
   const requireModel = (name: string | undefined): ServedModel => {
     if (state !== 'ready') throw notReady();
@@ -225,6 +234,8 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?')[0]!;
     (request as { t0?: number }).t0 = performance.now();
+    active++;
+    reply.raw.once('close', () => active--);
     if (state === 'closing' && !path.startsWith('/v2/health')) {
       metrics.rejected.inc({ model: 'none', reason: 'shutting_down' });
       void reply.header('connection', 'close');
@@ -255,7 +266,9 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
     }
   });
   app.addHook('onSend', async (request, reply, payload) => {
-    if (!request.raw.complete) void reply.header('connection', 'close');
+    // A body we stopped reading, or a server closing: this connection ends with this answer (a kept-alive
+    // connection would otherwise hold the close back for the keep-alive time-out).
+    if (!request.raw.complete || state === 'closing') void reply.header('connection', 'close');
     return payload;
   });
 
@@ -428,7 +441,10 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
         if (request.isMultipart()) {
           const part = await request.file();
           if (!part || part.fieldname !== 'video')
-            throw new ServeError('BAD_REQUEST', `the multipart body needs a file field named 'video'${part ? ` (got '${part.fieldname}')` : ''}`);
+            throw new ServeError(
+              'BAD_REQUEST',
+              `the multipart body needs a file field named 'video'${part ? ` (got '${part.fieldname}')` : ''}`,
+            );
           if (part.filename) name = `'${part.filename.replace(/[^\w .,()-]/g, '_').slice(0, 100)}'`;
           await saveStream(part.file, upload, maxUpload, ctl.signal);
           if (part.file.truncated) throw tooLarge(maxUpload);
@@ -537,7 +553,11 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
   const close = () =>
     (closing ??= (async () => {
       state = 'closing';
-      await app.close(); // stops accepting; waits for the requests in flight
+      const closed = app.close(); // stops accepting; waits for the requests in flight
+      // Connections kept alive after their last answer would hold the close back until their time-out.
+      while (active > 0) await new Promise((r) => setTimeout(r, 20));
+      app.server.closeAllConnections();
+      await closed;
       // Runs a timed-out request left behind finish before their model is freed.
       for (let i = 0; i < 600 && [...served.values()].some((m) => m.scheduler.running > 0); i++)
         await new Promise((r) => setTimeout(r, 100));

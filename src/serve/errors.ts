@@ -77,7 +77,12 @@ export function toServeError(e: unknown, upload?: { path: string; name: string }
   if (e instanceof VideoError) {
     // The message starts with the file; ffmpeg's own text may name it again.
     const msg = upload
-      ? `${upload.name}: ${e.message.slice(e.file.length + 2).split(`${upload.path}: `).join('').split(upload.path).join(upload.name)}`
+      ? `${upload.name}: ${e.message
+          .slice(e.file.length + 2)
+          .split(`${upload.path}: `)
+          .join('')
+          .split(upload.path)
+          .join(upload.name)}`
       : e.message;
     return new ServeError(VIDEO_CODES[e.code], msg);
   }

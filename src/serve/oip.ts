@@ -126,7 +126,8 @@ export function parseInferRequest(body: Buffer, headerLength: number | undefined
     if (typeof name !== 'string') return bad(`inputs[${k}]: 'name' must be a string`);
     const what = `input '${name}'`;
     const datatype = x.datatype;
-    if (datatype !== 'FP32' && datatype !== 'BYTES') return bad(`${what}: datatype ${JSON.stringify(datatype)}; this server takes FP32 or BYTES`);
+    if (datatype !== 'FP32' && datatype !== 'BYTES')
+      return bad(`${what}: datatype ${JSON.stringify(datatype)}; this server takes FP32 or BYTES`);
     const count = elementCount(x.shape, what);
     const shape = x.shape as number[];
     const params = x.parameters;

@@ -1,7 +1,16 @@
 // Decoding with ffmpeg, streamed: raw RGB frames come through a pipe one at a time, so a long video never sits
 // whole in memory. ffmpeg resamples by timestamps (its fps filter: variable frame rates come out constant),
 // applies the rotation (its default autorotate), and converts any pixel format to 8-bit RGB.
-import { abortReason, DEFAULT_TIMEOUT_MS, ffmpegBin, readError, reportsTruncation, start, timeoutError, untrustedInputArgs } from './ffmpeg.js';
+import {
+  abortReason,
+  DEFAULT_TIMEOUT_MS,
+  ffmpegBin,
+  readError,
+  reportsTruncation,
+  start,
+  timeoutError,
+  untrustedInputArgs,
+} from './ffmpeg.js';
 import { VideoError } from './errors.js';
 import { DEFAULT_MAX_DURATION_SEC, probeVideo, type Limits, type VideoInfo } from './probe.js';
 import { shorterSide } from './transforms.js';
@@ -70,7 +79,11 @@ export async function* decodeFrames(file: string, o: DecodeOptions = {}): AsyncG
   // Always an explicit size, so the frame size in the pipe is the one we expect even if the stream changes size.
   filters.push(`scale=${width}:${height}:flags=bilinear`, 'format=rgb24');
   const signal = o.signal;
-  const p = await start(bin, [...ffmpegArgs(info, filters, o), '-f', 'rawvideo', 'pipe:1'], { file, timeoutMs, ...(signal ? { signal } : {}) });
+  const p = await start(bin, [...ffmpegArgs(info, filters, o), '-f', 'rawvideo', 'pipe:1'], {
+    file,
+    timeoutMs,
+    ...(signal ? { signal } : {}),
+  });
   let index = 0;
   let finished = false;
   try {

@@ -108,7 +108,11 @@ export async function probeVideo(file: string, limits: Limits = {}): Promise<Vid
   }
   const formatName = j.format?.format_name ?? '';
   if (limits.untrusted && !formatName.split(',').every((f) => SAFE_FORMATS.includes(f)))
-    throw new VideoError('UNREADABLE', file, `the ${formatName || 'unknown'} format is not accepted here (playlists and indirections are refused)`);
+    throw new VideoError(
+      'UNREADABLE',
+      file,
+      `the ${formatName || 'unknown'} format is not accepted here (playlists and indirections are refused)`,
+    );
   const streams = j.streams ?? [];
   const s = streams.find((x) => x.codec_type === 'video' && !x.disposition?.attached_pic);
   if (!s) {

@@ -37,7 +37,8 @@ function nonNegativeInt(name: string) {
 
 function port(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`--port must be an integer in [0, 65535], got '${value}'.`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError(`--port must be an integer in [0, 65535], got '${value}'.`);
   return n;
 }
 
@@ -57,28 +58,48 @@ export function registerServe(program: Command): void {
       },
       [] as ModelSpec[],
     )
-    .option('--host <address>', 'address to bind (anything but loopback is reachable by others: the service has no authentication unless --api-key)', '127.0.0.1')
+    .option(
+      '--host <address>',
+      'address to bind (anything but loopback is reachable by others: the service has no authentication unless --api-key)',
+      '127.0.0.1',
+    )
     .option('--port <n>', 'port (0: any free port)', port, 8080)
-    .option('--workers <n>', 'model instances per model: requests that run at once (each takes --threads threads)', positiveInt('--workers'), 1)
+    .option(
+      '--workers <n>',
+      'model instances per model: requests that run at once (each takes --threads threads)',
+      positiveInt('--workers'),
+      1,
+    )
     .option('--max-queue <n>', 'requests that may wait per model beyond those running; more get 429', nonNegativeInt('--max-queue'), 8)
     .option('--max-upload-mb <n>', 'largest upload or request body, MiB (413 beyond)', positiveInt('--max-upload-mb'), 512)
     .option('--timeout-s <s>', 'time limit of one request, seconds (504 beyond; its ffmpeg is killed)', positiveSeconds('--timeout-s'), 300)
-    .option('--precision <p>', 'fp32 or bf16 (bf16: CPUs with AVX512-BF16)', (v: string): Precision => {
-      if (v !== 'fp32' && v !== 'bf16') throw new InvalidArgumentError(`--precision must be fp32 or bf16, got '${v}'.`);
-      return v;
-    }, 'fp32')
+    .option(
+      '--precision <p>',
+      'fp32 or bf16 (bf16: CPUs with AVX512-BF16)',
+      (v: string): Precision => {
+        if (v !== 'fp32' && v !== 'bf16') throw new InvalidArgumentError(`--precision must be fp32 or bf16, got '${v}'.`);
+        return v;
+      },
+      'fp32',
+    )
     .option('--eager', 'run the eager ops instead of the fused inference path')
     .option('--size <px>', 'video input: crop side', positiveInt('--size'), 224)
     .option('--resize <px>', 'video input: shorter side before the centre crop', positiveInt('--resize'), 256)
     .option('--max-duration-s <s>', 'longest video accepted, seconds (422 beyond)', positiveSeconds('--max-duration-s'), 600)
     .option('--api-key <key>', 'require Authorization: Bearer <key> on every route but health and the page (or $I3D_API_KEY)')
-    .option('--grace-s <s>', 'on SIGTERM/SIGINT: longest wait for requests in flight before exiting anyway', positiveSeconds('--grace-s'), 30)
+    .option(
+      '--grace-s <s>',
+      'on SIGTERM/SIGINT: longest wait for requests in flight before exiting anyway',
+      positiveSeconds('--grace-s'),
+      30,
+    )
     .addHelpText(
       'after',
       '\nThreads: the global --threads N (default: all cores divided by --workers); workers x threads may not exceed the cores.\nExample: i3d serve --model rgb=models/rgb --port 8080',
     )
     .action(async (o: ServeFlags, cmd: Command) => {
-      if (!o.model.length) throw new Error("serve: give at least one --model [name=]path (a model folder, weights file, zoo name or 'random')");
+      if (!o.model.length)
+        throw new Error("serve: give at least one --model [name=]path (a model folder, weights file, zoo name or 'random')");
       if (o.resize < o.size) throw new Error(`serve: --resize (${o.resize}) must be at least --size (${o.size})`);
       const cores = availableParallelism();
       const globalThreads = cmd.parent?.opts<{ threads?: number }>().threads;
@@ -91,7 +112,9 @@ export function registerServe(program: Command): void {
       const apiKey = o.apiKey ?? process.env.I3D_API_KEY;
       const log = (m: string) => process.stderr.write(`i3d serve: ${m}\n`);
       if (!LOOPBACK.has(o.host))
-        log(`warning: listening on ${o.host}, reachable from other machines; ${apiKey ? 'requests need the API key' : 'the service has no authentication (set --api-key)'}`);
+        log(
+          `warning: listening on ${o.host}, reachable from other machines; ${apiKey ? 'requests need the API key' : 'the service has no authentication (set --api-key)'}`,
+        );
       const server = await startServer({
         models: o.model,
         host: o.host,
@@ -109,7 +132,9 @@ export function registerServe(program: Command): void {
         warn: (m) => log(`warning: ${m}`),
         log,
       });
-      log(`listening on ${server.url} (loading ${o.model.length} model(s); ready at ${server.url}/v2/health/ready), ${o.workers} worker(s) x ${getNumThreads()} thread(s)`);
+      log(
+        `listening on ${server.url} (loading ${o.model.length} model(s); ready at ${server.url}/v2/health/ready), ${o.workers} worker(s) x ${getNumThreads()} thread(s)`,
+      );
       closeWithGrace({ delay: o.graceS * 1000 }, async ({ signal, err }) => {
         if (err) log(`error: ${err.message}`);
         else log(`${signal ?? 'close'}: finishing the requests in flight, then exiting`);
@@ -122,7 +147,12 @@ export function registerServe(program: Command): void {
         await server.close();
         process.exit(1);
       }
-      log(`ready: ${server.models().map((m) => m.name).join(', ')}`);
+      log(
+        `ready: ${server
+          .models()
+          .map((m) => m.name)
+          .join(', ')}`,
+      );
       // Machine-readable line for scripts and tests: the URL once ready.
       process.stdout.write(`${JSON.stringify({ ready: true, url: server.url })}\n`);
     });
