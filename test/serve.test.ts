@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { writeNpy } from '../src/io/npy.js';
 import { startServer, type I3DServer } from '../src/serve/app.js';
 import { liveProcesses } from '../src/video/ffmpeg.js';
-import { runCli } from './helpers.js';
+import { ROOT, runCli } from './helpers.js';
 import { LABELS, rawRequest, saveTinyModel, smallClip } from './serve-fixtures.js';
 import { assertNoFfmpegLeft, ASL, BOTTLE, tempDir } from './video-fixtures.js';
 
@@ -129,6 +129,24 @@ describe('OIP v2 health and metadata', () => {
     const unknownRoute = await fetch(`${server.url}/v3/whatever`);
     assert.equal(unknownRoute.status, 404);
     assert.equal((await json<ErrorBody>(unknownRoute)).code, 'NOT_FOUND');
+  });
+});
+
+describe('the page', () => {
+  it('GET / and its files, with a content security policy; shipped in the package', async () => {
+    const html = await fetch(`${server.url}/`);
+    assert.equal(html.status, 200);
+    assert.match(html.headers.get('content-type') ?? '', /text\/html/);
+    assert.match(html.headers.get('content-security-policy') ?? '', /default-src 'none'; script-src 'self'/);
+    const text = await html.text();
+    for (const f of ['/page/app.js', '/page/style.css']) {
+      assert.ok(text.includes(f), f);
+      assert.equal((await fetch(`${server.url}${f}`)).status, 200, f);
+    }
+    assert.ok(!/https?:\/\//.test(text), 'no external resource');
+    assert.equal((await fetch(`${server.url}/page/..%2Fapp.ts`)).status, 404);
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
+    assert.ok(pkg.files.includes('src/serve/page'), 'package.json "files" ships the page');
   });
 });
 

@@ -80,12 +80,6 @@ export interface I3DServer {
   close(): Promise<void>;
 }
 
-class ClientGone extends Error {
-  constructor() {
-    super('the client closed the connection');
-  }
-}
-
 interface RequestControl {
   signal: AbortSignal;
   dispose(): void;
@@ -99,7 +93,7 @@ function control(reply: FastifyReply, timeoutSec: number): RequestControl {
     timeoutSec * 1000,
   );
   const onClose = () => {
-    if (!reply.raw.writableFinished) ctl.abort(new ClientGone());
+    if (!reply.raw.writableFinished) ctl.abort(new ServeError('CLIENT_CLOSED', 'the client closed the connection before the answer'));
   };
   reply.raw.on('close', onClose);
   return {
@@ -196,7 +190,7 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
   app.setErrorHandler((err, request, reply) => {
     const e = toServeError(err);
     if (e.code === 'PAYLOAD_TOO_LARGE') metrics.rejected.inc({ model: modelLabel(request), reason: 'too_large' });
-    if (e.status >= 500 && e.code !== 'NOT_READY' && e.code !== 'SHUTTING_DOWN' && e.code !== 'TIMEOUT') log(`error: ${e.message}`);
+    if (e.code === 'INTERNAL') log(`error: ${e.message}`);
     return sendError(reply, e);
   });
   app.setNotFoundHandler((request, reply) =>

@@ -21,6 +21,8 @@ export const CATALOGUE = {
   NOT_READY: 503,
   SHUTTING_DOWN: 503,
   TIMEOUT: 504,
+  /** The client went away before the answer (nginx's 499; never reaches anyone, counted in metrics). */
+  CLIENT_CLOSED: 499,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof CATALOGUE;
