@@ -9,6 +9,7 @@ import { addLogits, topK, type Prediction } from './classify.js';
 import { ClipRunner, type InferenceOptions } from './clip-runner.js';
 import { checkClip, readClipNpy, type I3DClip } from './clip-input.js';
 import { loadClip } from '../video/clip.js';
+import type { Limits } from '../video/probe.js';
 import { loadClip as loadFlowClip } from '../video/flow-clip.js';
 import { MIN_FRAMES } from '../models/i3d.js';
 
@@ -47,6 +48,17 @@ export async function loadClassifier(spec: string, stream: Stream, o: FetchOptio
   return { model, ...(config?.labels ? { labels: config.labels } : {}) };
 }
 
+/** Only the video limits of some options (the rest is not loadClip's business). */
+function limitsOf(o: Limits): Limits {
+  const l: Limits = {};
+  if (o.maxPixels !== undefined) l.maxPixels = o.maxPixels;
+  if (o.maxDurationSec !== undefined) l.maxDurationSec = o.maxDurationSec;
+  if (o.timeoutMs !== undefined) l.timeoutMs = o.timeoutMs;
+  if (o.untrusted !== undefined) l.untrusted = o.untrusted;
+  if (o.signal !== undefined) l.signal = o.signal;
+  return l;
+}
+
 /** The flow clip of a video: TV-L1 on the whole video (cached), clipped and scaled as the official flow input. */
 export async function readFlowInput(path: string, o: VideoInputOptions = {}): Promise<I3DClip> {
   const opts = { size: o.size ?? 224, resize: o.resize ?? 256, fps: o.fps ?? 25, crop: 'center' as const };
@@ -55,8 +67,11 @@ export async function readFlowInput(path: string, o: VideoInputOptions = {}): Pr
   return checkClip(clip.data, clip.shape, 'flow', path);
 }
 
-/** How video files become clips: the official preprocessing (whole video at 25 fps, 256 then a 224 centre crop). */
-export interface VideoInputOptions {
+/**
+ * How video files become clips: the official preprocessing (whole video at 25 fps, 256 then a 224 centre crop),
+ * under the video limits (size, duration, time; `untrusted` for uploads; `signal` to cancel).
+ */
+export interface VideoInputOptions extends Limits {
   /** Crop side (default 224). */
   size?: number;
   /** Shorter side before the crop (default 256); false for frames that are already preprocessed (the sample GIF). */
@@ -70,8 +85,8 @@ export interface VideoInputOptions {
  * up to 8, the fewest I3D takes).
  */
 export async function readRgbInput(path: string, o: VideoInputOptions = {}): Promise<I3DClip> {
-  if (path.toLowerCase().endsWith('.npy')) return readClipNpy(path, 'rgb');
-  const opts = { size: o.size ?? 224, resize: o.resize ?? 256, fps: o.fps ?? 25, crop: 'center' as const };
+  if (!o.untrusted && path.toLowerCase().endsWith('.npy')) return readClipNpy(path, 'rgb');
+  const opts = { size: o.size ?? 224, resize: o.resize ?? 256, fps: o.fps ?? 25, crop: 'center' as const, ...limitsOf(o) };
   let clip = await loadClip(path, { ...opts, frames: 'all' });
   if (clip.shape[1]! < MIN_FRAMES) clip = await loadClip(path, { ...opts, frames: MIN_FRAMES, totalFrames: clip.totalFrames });
   return checkClip(clip.data, clip.shape, 'rgb', path);

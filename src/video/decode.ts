@@ -1,7 +1,16 @@
 // Decoding with ffmpeg, streamed: raw RGB frames come through a pipe one at a time, so a long video never sits
 // whole in memory. ffmpeg resamples by timestamps (its fps filter: variable frame rates come out constant),
 // applies the rotation (its default autorotate), and converts any pixel format to 8-bit RGB.
-import { DEFAULT_TIMEOUT_MS, ffmpegBin, readError, reportsTruncation, start, timeoutError } from './ffmpeg.js';
+import {
+  abortReason,
+  DEFAULT_TIMEOUT_MS,
+  ffmpegBin,
+  readError,
+  reportsTruncation,
+  start,
+  timeoutError,
+  untrustedInputArgs,
+} from './ffmpeg.js';
 import { VideoError } from './errors.js';
 import { DEFAULT_MAX_DURATION_SEC, probeVideo, type Limits, type VideoInfo } from './probe.js';
 import { shorterSide } from './transforms.js';
@@ -32,7 +41,7 @@ export interface DecodeOptions extends Limits {
   info?: VideoInfo;
 }
 
-function ffmpegArgs(info: VideoInfo, filters: string[]): string[] {
+function ffmpegArgs(info: VideoInfo, filters: string[], o: Limits): string[] {
   return [
     '-nostdin',
     '-hide_banner',
@@ -40,6 +49,7 @@ function ffmpegArgs(info: VideoInfo, filters: string[]): string[] {
     'error',
     '-sws_flags',
     'bilinear+accurate_rnd+full_chroma_int',
+    ...(o.untrusted ? untrustedInputArgs() : []),
     '-i',
     info.file,
     '-map',
@@ -68,7 +78,12 @@ export async function* decodeFrames(file: string, o: DecodeOptions = {}): AsyncG
   const filters = o.fps !== undefined ? [`fps=${o.fps}`] : [];
   // Always an explicit size, so the frame size in the pipe is the one we expect even if the stream changes size.
   filters.push(`scale=${width}:${height}:flags=bilinear`, 'format=rgb24');
-  const p = await start(bin, [...ffmpegArgs(info, filters), '-f', 'rawvideo', 'pipe:1'], { file, timeoutMs });
+  const signal = o.signal;
+  const p = await start(bin, [...ffmpegArgs(info, filters, o), '-f', 'rawvideo', 'pipe:1'], {
+    file,
+    timeoutMs,
+    ...(signal ? { signal } : {}),
+  });
   let index = 0;
   let finished = false;
   try {
@@ -94,6 +109,7 @@ export async function* decodeFrames(file: string, o: DecodeOptions = {}): AsyncG
     }
     const r = await p.exited;
     finished = true;
+    if (signal?.aborted) throw abortReason(signal);
     if (r.timedOut) throw timeoutError(file, bin, timeoutMs);
     if (r.code !== 0) throw readError(file, p.stderr());
     if (reportsTruncation(p.stderr())) throw readError(file, p.stderr());
@@ -115,9 +131,9 @@ export async function countFrames(file: string, o: DecodeOptions = {}): Promise<
   const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const bin = ffmpegBin();
   // No scaling or conversion is needed to count frames.
-  const args = ffmpegArgs(info, o.fps !== undefined ? [`fps=${o.fps}`] : []);
+  const args = ffmpegArgs(info, o.fps !== undefined ? [`fps=${o.fps}`] : [], o);
   args.push('-t', String(maxDur + 1), '-f', 'null', '-progress', 'pipe:1', '-');
-  const p = await start(bin, args, { file, timeoutMs });
+  const p = await start(bin, args, { file, timeoutMs, ...(o.signal ? { signal: o.signal } : {}) });
   let out = '';
   p.stdout.setEncoding('utf8');
   p.stdout.on('data', (s: string) => {
@@ -125,6 +141,7 @@ export async function countFrames(file: string, o: DecodeOptions = {}): Promise<
     if (out.length > 8192) out = out.slice(-4096);
   });
   const r = await p.exited;
+  if (o.signal?.aborted) throw abortReason(o.signal);
   if (r.timedOut) throw timeoutError(file, bin, timeoutMs);
   if (r.code !== 0 || reportsTruncation(p.stderr())) throw readError(file, p.stderr());
   const m = [...out.matchAll(/^frame=(\d+)$/gm)].pop();

@@ -48,6 +48,43 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Keeps stdout (for ffprobe's JSON); by default stdout is for the caller to read from `stdout`. */
   collectStdout?: boolean;
+  /** Aborting kills the process group (a request that was cancelled or ran out of time). */
+  signal?: AbortSignal;
+}
+
+/**
+ * The demuxers an untrusted file may be read with: containers of one file's streams. Playlists and indirection
+ * formats (hls, dash, concat, sdp, rtp, image2 patterns, tty...) are not among them, so such a file can make ffmpeg
+ * neither open another file nor a connection.
+ */
+export const SAFE_FORMATS: readonly string[] = [
+  'matroska',
+  'webm',
+  'mov',
+  'mp4',
+  'm4a',
+  '3gp',
+  '3g2',
+  'mj2',
+  'avi',
+  'gif',
+  'mpegts',
+  'flv',
+  'ogg',
+  'mpeg',
+  'asf',
+  'yuv4mpegpipe',
+  'ivf',
+  'h264',
+  'hevc',
+  'm4v',
+  'mjpeg',
+  'nut',
+];
+
+/** Input options for an untrusted file: only the `file` protocol and the demuxers of SAFE_FORMATS. */
+export function untrustedInputArgs(): string[] {
+  return ['-protocol_whitelist', 'file', '-format_whitelist', SAFE_FORMATS.join(',')];
 }
 
 export interface RunningProcess {
@@ -64,6 +101,7 @@ export interface RunningProcess {
 /** Starts `bin args` in its own process group with stdin closed. Fails with NO_FFMPEG when `bin` is missing. */
 export function start(bin: string, args: readonly string[], o: RunOptions): Promise<RunningProcess> {
   installExitHook();
+  if (o.signal?.aborted) return Promise.reject(abortReason(o.signal));
   return new Promise((resolve, reject) => {
     let child: ChildProcessByStdio<null, Readable, Readable>;
     try {
@@ -84,6 +122,7 @@ export function start(bin: string, args: readonly string[], o: RunOptions): Prom
       child.on('close', (code, signal) => {
         ended = true;
         clearTimeout(timer);
+        o.signal?.removeEventListener('abort', kill);
         if (child.pid !== undefined) live.delete(child.pid);
         res({ code, signal, timedOut });
       });
@@ -96,6 +135,7 @@ export function start(bin: string, args: readonly string[], o: RunOptions): Prom
       kill();
     }, o.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     timer.unref();
+    o.signal?.addEventListener('abort', kill, { once: true });
     child.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       if (child.pid !== undefined) live.delete(child.pid);
@@ -123,8 +163,15 @@ export async function run(
     if (o.collectStdout !== false) out += s;
   });
   const r = await p.exited;
+  if (o.signal?.aborted) throw abortReason(o.signal);
   if (r.timedOut) throw timeoutError(o.file, bin, o.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   return { code: r.code, stdout: out, stderr: p.stderr() };
+}
+
+/** The reason a signal was aborted with, as an Error. */
+export function abortReason(signal: AbortSignal): Error {
+  const r: unknown = signal.reason;
+  return r instanceof Error ? r : new Error(`aborted${r === undefined ? '' : `: ${String(r)}`}`);
 }
 
 export function timeoutError(file: string, bin: string, ms: number): VideoError {

@@ -1,7 +1,7 @@
 // What a video file holds, from ffprobe: size after rotation, codec, pixel format, frame rate and duration when known.
 import { statSync } from 'node:fs';
 import { VideoError } from './errors.js';
-import { DEFAULT_TIMEOUT_MS, ffprobeBin, lastLine, readError, run } from './ffmpeg.js';
+import { DEFAULT_TIMEOUT_MS, ffprobeBin, lastLine, readError, run, SAFE_FORMATS, untrustedInputArgs } from './ffmpeg.js';
 
 export interface VideoInfo {
   file: string;
@@ -35,6 +35,13 @@ export interface Limits {
   maxDurationSec?: number;
   /** Hard time limit of each ffmpeg/ffprobe run, in ms (default 120 000). */
   timeoutMs?: number;
+  /**
+   * The file is untrusted (an upload): ffprobe and ffmpeg may read it only through the `file` protocol with the
+   * demuxers of SAFE_FORMATS, and a probed format outside them is refused (UNREADABLE) before any decoding.
+   */
+  untrusted?: boolean;
+  /** Aborting kills this file's ffprobe/ffmpeg and fails with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export const DEFAULT_MAX_PIXELS = Math.round(3840 * 2160 * 1.5);
@@ -86,9 +93,11 @@ export function checkFile(file: string): void {
 export async function probeVideo(file: string, limits: Limits = {}): Promise<VideoInfo> {
   checkFile(file);
   const timeoutMs = limits.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const r = await run(ffprobeBin(), ['-v', 'error', '-show_streams', '-show_format', '-of', 'json', '--', file], {
+  const safe = limits.untrusted ? untrustedInputArgs() : [];
+  const r = await run(ffprobeBin(), ['-v', 'error', ...safe, '-show_streams', '-show_format', '-of', 'json', '--', file], {
     file,
     timeoutMs,
+    ...(limits.signal ? { signal: limits.signal } : {}),
   });
   if (r.code !== 0) throw readError(file, r.stderr);
   let j: { streams?: ProbeStream[]; format?: { format_name?: string; duration?: string } };
@@ -97,6 +106,13 @@ export async function probeVideo(file: string, limits: Limits = {}): Promise<Vid
   } catch {
     throw new VideoError('UNREADABLE', file, `ffprobe gave no readable description (${lastLine(r.stderr) || 'no message'})`);
   }
+  const formatName = j.format?.format_name ?? '';
+  if (limits.untrusted && !formatName.split(',').every((f) => SAFE_FORMATS.includes(f)))
+    throw new VideoError(
+      'UNREADABLE',
+      file,
+      `the ${formatName || 'unknown'} format is not accepted here (playlists and indirections are refused)`,
+    );
   const streams = j.streams ?? [];
   const s = streams.find((x) => x.codec_type === 'video' && !x.disposition?.attached_pic);
   if (!s) {

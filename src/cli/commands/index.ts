@@ -10,11 +10,13 @@ import { registerFlow } from './flow.js';
 import { registerPredict } from './predict.js';
 import { registerTrain } from './train.js';
 import { registerPreprocess } from './preprocess.js';
+import { registerServe } from './serve.js';
 
 export function registerCommands(program: Command): void {
   registerDemo(program);
   registerPredict(program);
   registerTrain(program);
+  registerServe(program);
   registerExtract(program);
   registerConvert(program);
   registerPreprocess(program);

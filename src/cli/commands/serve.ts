@@ -1,0 +1,159 @@
+// `i3d serve`: the HTTP inference service (Open Inference Protocol v2, /v1/predict, /metrics, the web page).
+import { availableParallelism } from 'node:os';
+import closeWithGrace from 'close-with-grace';
+import { type Command, InvalidArgumentError } from 'commander';
+import { getNumThreads, setNumThreads } from '../../runtime.js';
+import { parseModelSpec, type ModelSpec } from '../../serve/models.js';
+import { startServer } from '../../serve/app.js';
+import type { Precision } from '../../tensor/plan.js';
+import { positiveInt, positiveSeconds } from '../options.js';
+
+interface ServeFlags {
+  model: ModelSpec[];
+  host: string;
+  port: number;
+  workers: number;
+  maxQueue: number;
+  maxUploadMb: number;
+  timeoutS: number;
+  precision: Precision;
+  eager?: boolean;
+  size: number;
+  resize: number;
+  maxDurationS: number;
+  apiKey?: string;
+  graceS: number;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+function nonNegativeInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got '${value}'.`);
+    return n;
+  };
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError(`--port must be an integer in [0, 65535], got '${value}'.`);
+  return n;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve models over HTTP: Open Inference Protocol v2, POST /v1/predict for video uploads, /metrics, a web page at /')
+    .option(
+      '--model <[name=]path>',
+      "a model folder, weights file, zoo name or 'random'; NAME= names it (default: the folder's base name or the zoo name); repeat for several",
+      (v: string, prev: ModelSpec[]) => {
+        try {
+          return [...prev, parseModelSpec(v)];
+        } catch (e) {
+          throw new InvalidArgumentError((e as Error).message);
+        }
+      },
+      [] as ModelSpec[],
+    )
+    .option(
+      '--host <address>',
+      'address to bind (anything but loopback is reachable by others: the service has no authentication unless --api-key)',
+      '127.0.0.1',
+    )
+    .option('--port <n>', 'port (0: any free port)', port, 8080)
+    .option(
+      '--workers <n>',
+      'model instances per model: requests that run at once (each takes --threads threads)',
+      positiveInt('--workers'),
+      1,
+    )
+    .option('--max-queue <n>', 'requests that may wait per model beyond those running; more get 429', nonNegativeInt('--max-queue'), 8)
+    .option('--max-upload-mb <n>', 'largest upload or request body, MiB (413 beyond)', positiveInt('--max-upload-mb'), 512)
+    .option('--timeout-s <s>', 'time limit of one request, seconds (504 beyond; its ffmpeg is killed)', positiveSeconds('--timeout-s'), 300)
+    .option(
+      '--precision <p>',
+      'fp32 or bf16 (bf16: CPUs with AVX512-BF16)',
+      (v: string): Precision => {
+        if (v !== 'fp32' && v !== 'bf16') throw new InvalidArgumentError(`--precision must be fp32 or bf16, got '${v}'.`);
+        return v;
+      },
+      'fp32',
+    )
+    .option('--eager', 'run the eager ops instead of the fused inference path')
+    .option('--size <px>', 'video input: crop side', positiveInt('--size'), 224)
+    .option('--resize <px>', 'video input: shorter side before the centre crop', positiveInt('--resize'), 256)
+    .option('--max-duration-s <s>', 'longest video accepted, seconds (422 beyond)', positiveSeconds('--max-duration-s'), 600)
+    .option('--api-key <key>', 'require Authorization: Bearer <key> on every route but health and the page (or $I3D_API_KEY)')
+    .option(
+      '--grace-s <s>',
+      'on SIGTERM/SIGINT: longest wait for requests in flight before exiting anyway',
+      positiveSeconds('--grace-s'),
+      30,
+    )
+    .addHelpText(
+      'after',
+      '\nThreads: the global --threads N (default: all cores divided by --workers); workers x threads may not exceed the cores.\nExample: i3d serve --model rgb=models/rgb --port 8080',
+    )
+    .action(async (o: ServeFlags, cmd: Command) => {
+      if (!o.model.length)
+        throw new Error("serve: give at least one --model [name=]path (a model folder, weights file, zoo name or 'random')");
+      if (o.resize < o.size) throw new Error(`serve: --resize (${o.resize}) must be at least --size (${o.size})`);
+      const cores = availableParallelism();
+      const globalThreads = cmd.parent?.opts<{ threads?: number }>().threads;
+      const threads = globalThreads ?? Math.max(1, Math.floor(cores / o.workers));
+      if (o.workers * threads > cores)
+        throw new Error(
+          `serve: --workers ${o.workers} x --threads ${threads} = ${o.workers * threads} threads, more than the ${cores} cores (lower one of them)`,
+        );
+      setNumThreads(threads);
+      const apiKey = o.apiKey ?? process.env.I3D_API_KEY;
+      const log = (m: string) => process.stderr.write(`i3d serve: ${m}\n`);
+      if (!LOOPBACK.has(o.host))
+        log(
+          `warning: listening on ${o.host}, reachable from other machines; ${apiKey ? 'requests need the API key' : 'the service has no authentication (set --api-key)'}`,
+        );
+      const server = await startServer({
+        models: o.model,
+        host: o.host,
+        port: o.port,
+        workers: o.workers,
+        maxQueue: o.maxQueue,
+        maxUploadBytes: o.maxUploadMb * (1 << 20),
+        timeoutSec: o.timeoutS,
+        precision: o.precision,
+        ...(o.eager ? { engine: 'eager' as const } : {}),
+        size: o.size,
+        resize: o.resize,
+        maxDurationSec: o.maxDurationS,
+        ...(apiKey ? { apiKey } : {}),
+        warn: (m) => log(`warning: ${m}`),
+        log,
+      });
+      log(
+        `listening on ${server.url} (loading ${o.model.length} model(s); ready at ${server.url}/v2/health/ready), ${o.workers} worker(s) x ${getNumThreads()} thread(s)`,
+      );
+      closeWithGrace({ delay: o.graceS * 1000 }, async ({ signal, err }) => {
+        if (err) log(`error: ${err.message}`);
+        else log(`${signal ?? 'close'}: finishing the requests in flight, then exiting`);
+        await server.close();
+      });
+      try {
+        await server.loaded;
+      } catch (e) {
+        log(`cannot load the models: ${(e as Error).message}`);
+        await server.close();
+        process.exit(1);
+      }
+      log(
+        `ready: ${server
+          .models()
+          .map((m) => m.name)
+          .join(', ')}`,
+      );
+      // Machine-readable line for scripts and tests: the URL once ready.
+      process.stdout.write(`${JSON.stringify({ ready: true, url: server.url })}\n`);
+    });
+}
