@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import { manualSeed, noGrad, ops, scope, tensor, type Tensor } from '../src/index.js';
 import { alignedChunkFrames, eagerFeatureMap, meanRows, minChunkFrames, planChunks, runChunked } from '../src/inference/chunked.js';
 import { FusedI3D, fusedUnsupported } from '../src/inference/i3d-plan.js';
-import { temporalGeometry } from '../src/inference/receptive-field.js';
+import { receptiveRange, temporalGeometry } from '../src/inference/receptive-field.js';
+import { windowLogits, windowSpans, windowSteps } from '../src/inference/windows.js';
 import { I3D } from '../src/models/i3d.js';
 import { relErr } from './helpers.js';
 
@@ -168,6 +169,40 @@ test('the comparison can fail: chunks without the receptive-field overlap differ
       return relErr(halves.toArray(), whole.toArray());
     });
     assert.ok(err > 1e-3, `naive halves: relative error ${err}`);
+  } finally {
+    model.dispose();
+  }
+});
+
+test('windows from the streamed map equal each window computed alone from the frames of its receptive field (1e-5)', async () => {
+  manualSeed(11);
+  const model = new I3D({ stream: 'rgb', classes: 6, width: 0.25 }).eval();
+  const T = 211;
+  const frames = randomFrames(T, 3, 7);
+  try {
+    const r = await runChunked(model, null, frames, { frames: T, height: H, width: W }, { chunkFrames: 120 });
+    const g = temporalGeometry(model, T);
+    const spans = windowSpans(T, 50, 30);
+    assert.ok(spans.length >= 5);
+    let worst = 0;
+    let inside = 0;
+    for (const span of spans) {
+      const [j0, j1] = windowSteps(span, 8, r.steps);
+      // The frames the window's steps depend on, as a chunk would take them (aligned start and length, or the video's ends).
+      const lo = receptiveRange(g, j0)[0];
+      const hi = receptiveRange(g, j1 - 1)[1];
+      if (lo >= 0 && hi < T) inside++;
+      const a = lo <= 0 ? 0 : 8 * Math.floor(lo / 8);
+      const b = hi >= T - 1 ? T : Math.min(T, a + alignedChunkFrames(g, hi + 1 - a + 7));
+      const ref = scope(() => {
+        const map = eagerFeatureMap(model, clipOf(frames.slice(a, b), 3));
+        return noGrad(() => model.forwardHead(map.narrow(2, j0 - a / 8, j1 - j0)).toArray());
+      });
+      worst = Math.max(worst, relErr(windowLogits(r.stepLogits!, span, 8, r.steps), ref));
+    }
+    console.log(`windows: ${spans.length} (${inside} with the receptive field inside the video), worst relative error ${worst.toExponential(2)}`);
+    assert.ok(inside >= 2);
+    assert.ok(worst <= 1e-5, `relative error ${worst}`);
   } finally {
     model.dispose();
   }

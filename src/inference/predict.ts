@@ -106,6 +106,9 @@ export async function labelsFor(classes: number, own: string[] | undefined, o: P
   }
 }
 
+/** Flow of videos up to this many frames (30 s at 25 fps, about 150 MB at 224x224) is read whole from the flow cache. */
+export const FLOW_CACHE_MAX_FRAMES = 750;
+
 /** A clip in memory (a .npy clip, a short video looped to 8 frames) as a frame source. */
 function clipSource(file: string, clip: I3DClip): FrameSource {
   const [, frames, height, width, channels] = clip.shape;
@@ -129,8 +132,10 @@ export async function frameSource(
     ...(o.resize === undefined ? {} : { resize: o.resize }),
     fps,
   });
-  if (s.frames >= MIN_FRAMES) return { ...s, file: input };
-  // Too short for I3D: the whole-clip loaders loop it up to 8 frames.
+  const cached = stream === 'flow' && s.frames <= FLOW_CACHE_MAX_FRAMES;
+  if (s.frames >= MIN_FRAMES && !cached) return { ...s, file: input };
+  // Too short for I3D: the whole-clip loaders loop it up to 8 frames. The flow of a short video goes through the flow
+  // cache (whole); a longer one streams, computed again each time.
   await (s.source as AsyncGenerator<Float32Array>).return?.(undefined);
   const clip = stream === 'rgb' ? await readRgbInput(input, o) : await readFlowInput(input, o);
   return { ...clipSource(input, clip), fps };
