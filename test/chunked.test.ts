@@ -200,7 +200,9 @@ test('windows from the streamed map equal each window computed alone from the fr
       });
       worst = Math.max(worst, relErr(windowLogits(r.stepLogits!, span, 8, r.steps), ref));
     }
-    console.log(`windows: ${spans.length} (${inside} with the receptive field inside the video), worst relative error ${worst.toExponential(2)}`);
+    console.log(
+      `windows: ${spans.length} (${inside} with the receptive field inside the video), worst relative error ${worst.toExponential(2)}`,
+    );
     assert.ok(inside >= 2);
     assert.ok(worst <= 1e-5, `relative error ${worst}`);
   } finally {
