@@ -8,6 +8,7 @@ import { alignedChunkFrames, eagerFeatureMap, meanRows, minChunkFrames, planChun
 import { FusedI3D, fusedUnsupported } from '../src/inference/i3d-plan.js';
 import { receptiveRange, temporalGeometry } from '../src/inference/receptive-field.js';
 import { windowLogits, windowSpans, windowSteps } from '../src/inference/windows.js';
+import { chunkFramesFor, DEFAULT_MAX_MEMORY, MB, MemoryBudgetError, rethrowMemory } from '../src/inference/memory-budget.js';
 import { I3D } from '../src/models/i3d.js';
 import { relErr } from './helpers.js';
 
@@ -207,5 +208,37 @@ test('windows from the streamed map equal each window computed alone from the fr
     assert.ok(worst <= 1e-5, `relative error ${worst}`);
   } finally {
     model.dispose();
+  }
+});
+
+test('memory budget: too small a budget or too large frames give I3D_MEMORY_BUDGET naming the budget and what to change', () => {
+  const m = new I3D({ width: 0.25 });
+  try {
+    const min = minChunkFrames(temporalGeometry(m, 7500));
+    assert.ok(chunkFramesFor('v.mp4', 'fused', DEFAULT_MAX_MEMORY, { height: 224, width: 224, channels: 3 }, min) >= min);
+    for (const [budget, size] of [
+      [700 * MB, 224],
+      [DEFAULT_MAX_MEMORY, 1600],
+    ] as const) {
+      assert.throws(
+        () => chunkFramesFor('v.mp4', 'eager', budget, { height: size, width: size, channels: 3 }, min),
+        (e: unknown) =>
+          e instanceof MemoryBudgetError &&
+          e.code === 'I3D_MEMORY_BUDGET' &&
+          e.message.startsWith('v.mp4: ') &&
+          e.message.includes(`--max-memory ${budget / MB} MB is too small for ${size}x${size}`) &&
+          /raise --max-memory to \d+ MB or more, or use a smaller --size/.test(e.message),
+      );
+    }
+    // An allocation failure in libtorch becomes the same error, without libtorch's message.
+    const raw = new Error("DefaultCPUAllocator: can't allocate memory: you tried to allocate 5597233152 bytes");
+    assert.throws(
+      () => rethrowMemory(raw, { frames: 296, height: 224, width: 224, budgetBytes: 2000 * MB }),
+      (e: unknown) =>
+        e instanceof MemoryBudgetError && !e.message.includes('DefaultCPUAllocator') && /--max-memory 2000 MB/.test(e.message),
+    );
+    assert.throws(() => rethrowMemory(new Error('other'), { frames: 1, height: 1, width: 1 }), /^Error: other$/);
+  } finally {
+    m.dispose();
   }
 });
