@@ -5,6 +5,7 @@
 // by ffmpeg, centre-cropped, clipped to [-20, 20] and divided by 20. Nothing but the frames in flight is held.
 import type { Stream } from '../models/i3d.js';
 import { countFrames, decodeFrames } from './decode.js';
+import { DEFAULT_TIMEOUT_MS } from './ffmpeg.js';
 import { VideoError } from './errors.js';
 import { centerCropFlow, flowSequence, rgbToGray, scaleFlow, type FlowImpl, type GrayFrame } from './flow.js';
 import { probeVideo, type Limits } from './probe.js';
@@ -54,6 +55,8 @@ export async function streamFrames(file: string, stream: Stream, o: StreamFrames
   const scaled = resize === false ? info : shorterSide(info.width, info.height, resize);
   if (scaled.width < size || scaled.height < size)
     throw new VideoError('TOO_SMALL', file, `${scaled.width}x${scaled.height} frames are smaller than the ${size}x${size} crop`);
+  // The model paces the decoder (ffmpeg waits on the pipe), so its time limit grows with the video: 1 s per frame.
+  const paced = { ...o, timeoutMs: o.timeoutMs ?? DEFAULT_TIMEOUT_MS + total * 1000 };
   let decoded = 0;
   const checkCount = () => {
     if (decoded !== total) throw new VideoError('TRUNCATED', file, `decoded ${decoded} frames at ${fps} fps, counted ${total} before`);
@@ -62,7 +65,7 @@ export async function streamFrames(file: string, stream: Stream, o: StreamFrames
     const off = cropOffset(scaled.width, scaled.height, size, 'center');
     const resizer = new Resizer(info.width, info.height, scaled.width, scaled.height, 3, { x: off.x, y: off.y, width: size, height: size });
     async function* rgb(): AsyncGenerator<Float32Array> {
-      for await (const f of decodeFrames(file, { ...o, fps, info })) {
+      for await (const f of decodeFrames(file, { ...paced, fps, info })) {
         decoded++;
         yield resizer.run(f.data, new Float32Array(size * size * 3), 0, 2 / 255, -1);
       }
@@ -72,7 +75,7 @@ export async function streamFrames(file: string, stream: Stream, o: StreamFrames
   }
   if (total < 2) throw new VideoError('NO_FRAMES', file, 'fewer than 2 frames: no optical flow');
   async function* gray(): AsyncGenerator<GrayFrame> {
-    for await (const f of decodeFrames(file, { ...o, fps, info, ...(resize ? { shorterSide: resize } : {}) })) {
+    for await (const f of decodeFrames(file, { ...paced, fps, info, ...(resize ? { shorterSide: resize } : {}) })) {
       decoded++;
       yield rgbToGray(f.data, f.width, f.height);
     }
