@@ -5,7 +5,26 @@ import { noGrad, scope } from '../tensor/context.js';
 import { tensor } from '../tensor/tensor.js';
 import { clipLogits } from './classify.js';
 import type { I3DClip } from './clip-input.js';
+import { minChunkFrames, runChunked, type ChunkedResult, type ChunkProgress } from './chunked.js';
 import { chooseEngine, type EngineOptions, type FusedI3D } from './i3d-plan.js';
+import { chunkFramesFor, DEFAULT_MAX_MEMORY } from './memory-budget.js';
+import { temporalGeometry } from './receptive-field.js';
+
+/** Frames of one video for a stream, counted, coming one at a time (src/video/stream-frames.ts, or a clip's frames). */
+export interface FrameSource {
+  /** Names the input in errors. */
+  file: string;
+  frames: number;
+  height: number;
+  width: number;
+  source: AsyncIterable<Float32Array> | Iterable<Float32Array>;
+}
+
+export interface StreamedOptions {
+  /** Bytes the chunks may use (default DEFAULT_MAX_MEMORY): sets the frames per chunk. */
+  maxMemory?: number;
+  onProgress?: (p: ChunkProgress) => void;
+}
 
 export type InferenceOptions = EngineOptions;
 
@@ -43,6 +62,24 @@ export class ClipRunner {
       if (!this.model.includeTop) throw new Error(`I3D.predict: this ${this.model.stream} model has no top (logits layer)`);
       const out = this.fused ? this.fused.outputs(await this.fused.featureMapAsync(x)) : evalForward(this.model, x);
       return { logits: out.logits!.narrow(0, 0, 1).toArray(), features: out.features.narrow(0, 0, 1).toArray() };
+    });
+  }
+
+  /**
+   * A whole video in overlapping chunks sized by the memory budget: the features, the logits (one pass's, within
+   * float32 rounding) and the head's logits per pair of steps (for windows).
+   */
+  streamed(input: FrameSource, o: StreamedOptions = {}): Promise<ChunkedResult> {
+    if (!this.model.includeTop)
+      throw new Error(`I3D.predict: this ${this.model.stream} model has no top (logits layer); load weights with their top`);
+    const g = temporalGeometry(this.model, input.frames);
+    const budget = o.maxMemory ?? DEFAULT_MAX_MEMORY;
+    const dims = { height: input.height, width: input.width, channels: this.model.inChannels };
+    const chunkFrames = chunkFramesFor(input.file, this.fused ? 'fused' : 'eager', budget, dims, minChunkFrames(g));
+    return runChunked(this.model, this.fused, input.source, input, {
+      chunkFrames,
+      budgetBytes: budget,
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     });
   }
 

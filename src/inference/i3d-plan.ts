@@ -334,6 +334,12 @@ export class FusedI3D {
     }
   }
 
+  /** Frees the plans (and their buffers) kept so far; the next clip builds its plan again. */
+  releasePlans(): void {
+    for (const p of this.#plans.values()) if (p) freePlan(p.handle);
+    this.#plans.clear();
+  }
+
   /** Frees the folded weights and the plans' buffers now. Unusable afterwards. */
   dispose(): void {
     for (const w of this.#weights.values()) {

@@ -1,13 +1,13 @@
-// `i3d predict` over many videos (files and folders): the models are loaded once, and the next video is decoded
-// while the model runs on the current one (the fused path runs off the JavaScript thread), so the throughput stays
-// close to the model's own when decoding is the cheaper part. A file that cannot be read is reported and skipped.
+// `i3d predict` over many videos (files and folders): the models are loaded once, and each video streams through them
+// in chunks under the memory budget (decoding overlaps the model within a video: the fused path runs off the
+// JavaScript thread). A file that cannot be read is reported and skipped.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isVideo } from '../data/dataset.js';
 import { addLogits, topK, type Prediction } from './classify.js';
-import type { I3DClip } from './clip-input.js';
 import { ClipRunner } from './clip-runner.js';
-import { labelsFor, loadClassifier, type PredictOptions, RANDOM_WEIGHTS, readFlowInput, readRgbInput } from './predict.js';
+import { MemoryBudgetError } from './memory-budget.js';
+import { labelsFor, loadClassifier, type PredictOptions, RANDOM_WEIGHTS, streamLogits } from './predict.js';
 
 /** The files to classify: files as given, folders expanded to their video files (recursively, sorted). */
 export function expandInputs(inputs: readonly string[]): string[] {
@@ -47,11 +47,6 @@ export interface PredictFilesSummary {
   modelSeconds: number;
 }
 
-interface Clips {
-  rgb: I3DClip;
-  flow: I3DClip | null;
-}
-
 /** Classifies each file (RGB, plus the flow stream computed from the video with `flowWeights`), in order. */
 export async function predictFiles(
   files: readonly string[],
@@ -70,27 +65,19 @@ export async function predictFiles(
   try {
     if (o.flowWeights) flow = new ClipRunner((await loadClassifier(o.flowWeights, 'flow', o)).model, o);
     const labels = await labelsFor(rgbModel.model.classes, rgbModel.labels, o);
-    const read = async (f: string): Promise<Clips> => ({ rgb: await readRgbInput(f, o), flow: flow ? await readFlowInput(f, o) : null });
-    const settle = (f: string) =>
-      read(f).then(
-        (c) => c,
-        (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
-      );
-    let next = files.length ? settle(files[0]!) : null;
-    for (let i = 0; i < files.length; i++) {
-      const clips = await next!;
-      // Decode the next file while the model works on this one.
-      next = i + 1 < files.length ? settle(files[i + 1]!) : null;
-      if (clips instanceof Error) {
-        failed++;
-        onResult({ input: files[i]!, error: clips.message });
-        continue;
-      }
+    // Each video streams through the model in chunks (decoding overlaps the model within a video), in bounded memory.
+    for (const file of files) {
       const m0 = performance.now();
-      let logits = await rgb.logits(clips.rgb);
-      if (flow && clips.flow) logits = addLogits(logits, await flow.logits(clips.flow));
+      try {
+        let logits = (await streamLogits(rgb, file, o)).logits;
+        if (flow) logits = addLogits(logits, (await streamLogits(flow, file, o)).logits);
+        onResult({ input: file, prediction: topK(logits, o.top ?? 5, labels) });
+      } catch (e) {
+        if (e instanceof MemoryBudgetError) throw e; // the same for every file
+        failed++;
+        onResult({ input: file, error: e instanceof Error ? e.message : String(e) });
+      }
       modelMs += performance.now() - m0;
-      onResult({ input: files[i]!, prediction: topK(logits, o.top ?? 5, labels) });
     }
   } finally {
     rgb.dispose();

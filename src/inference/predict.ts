@@ -6,12 +6,16 @@ import { readLabels } from '../weights/labels.js';
 import { kinetics400LabelsFile, resolveWeights, type FetchOptions } from '../weights/zoo.js';
 import { WeightsError } from '../weights/errors.js';
 import { addLogits, topK, type Prediction } from './classify.js';
-import { ClipRunner, type InferenceOptions } from './clip-runner.js';
+import { ClipRunner, type FrameSource, type InferenceOptions } from './clip-runner.js';
 import { checkClip, readClipNpy, type I3DClip } from './clip-input.js';
+import type { ChunkProgress } from './chunked.js';
+import { windowLogits, windowSpans } from './windows.js';
 import { loadClip } from '../video/clip.js';
 import type { Limits } from '../video/probe.js';
 import { loadClip as loadFlowClip } from '../video/flow-clip.js';
+import { streamFrames } from '../video/stream-frames.js';
 import { MIN_FRAMES } from '../models/i3d.js';
+import type { WindowPrediction } from '../train/evaluate.js';
 
 /** `random` stands for random weights (to try the pipeline without a download; the classes mean nothing). */
 export const RANDOM_WEIGHTS = 'random';
@@ -29,11 +33,24 @@ export interface PredictOptions extends FetchOptions, VideoInputOptions, Inferen
   labels?: string;
   /** Called with warnings (default: none are reported). */
   warn?: (message: string) => void;
+  /**
+   * Bytes whole-video inference may use (default DEFAULT_MAX_MEMORY, about 2 GB for `i3d predict`): the video runs in
+   * overlapping chunks of as many frames as fit, with the same result as one pass.
+   */
+  maxMemory?: number;
+  /** One prediction per window of this many seconds too (from the same streamed feature map). */
+  window?: number;
+  /** Seconds between window starts (default: the window). */
+  stride?: number;
+  /** Progress of each stream's chunked run (frames decoded, chunks done). */
+  onChunkProgress?: (stream: Stream, p: ChunkProgress) => void;
 }
 
 export interface PredictResult extends Prediction {
   /** The stream(s) whose logits were added. */
   streams: Stream[];
+  /** With `window`: one prediction per window. */
+  windows?: WindowPrediction[];
 }
 
 /** An I3D for a stream from a weights argument; refuses weights of the other stream. */
@@ -104,35 +121,109 @@ export async function labelsFor(classes: number, own: string[] | undefined, o: P
   }
 }
 
+/** Flow of videos up to this many frames (30 s at 25 fps, about 150 MB at 224x224) is read whole from the flow cache. */
+export const FLOW_CACHE_MAX_FRAMES = 750;
+
+/** A clip in memory (a .npy clip, a short video looped to 8 frames) as a frame source. */
+function clipSource(file: string, clip: I3DClip): FrameSource {
+  const [, frames, height, width, channels] = clip.shape;
+  const len = height * width * channels;
+  const source = Array.from({ length: frames }, (_, i) => clip.data.subarray(i * len, (i + 1) * len));
+  return { file, frames, height, width, source };
+}
+
+/** The frames of an input for a stream: a .npy clip, or a video streamed from the decoder (a short one looped). */
+export async function frameSource(
+  input: string,
+  stream: Stream,
+  o: PredictOptions,
+  flowNpy?: string,
+): Promise<FrameSource & { fps: number }> {
+  const fps = o.fps ?? 25;
+  if (stream === 'flow' && flowNpy) return { ...clipSource(flowNpy, readClipNpy(flowNpy, 'flow')), fps };
+  if (input.toLowerCase().endsWith('.npy')) return { ...clipSource(input, readClipNpy(input, 'rgb')), fps };
+  const s = await streamFrames(input, stream, {
+    ...(o.size === undefined ? {} : { size: o.size }),
+    ...(o.resize === undefined ? {} : { resize: o.resize }),
+    fps,
+  });
+  const cached = stream === 'flow' && s.frames <= FLOW_CACHE_MAX_FRAMES;
+  if (s.frames >= MIN_FRAMES && !cached) return { ...s, file: input };
+  // Too short for I3D: the whole-clip loaders loop it up to 8 frames. The flow of a short video goes through the flow
+  // cache (whole); a longer one streams, computed again each time.
+  await (s.source as AsyncGenerator<Float32Array>).return?.(undefined);
+  const clip = stream === 'rgb' ? await readRgbInput(input, o) : await readFlowInput(input, o);
+  return { ...clipSource(input, clip), fps };
+}
+
+/** Per-stream results of the streamed path: the logits and, with windows, each window's logits. */
+interface StreamLogits {
+  logits: number[];
+  windows: { start: number; end: number; logits: number[] }[] | null;
+}
+
+/** One stream's logits (and windows) of an input, streamed through `runner` in chunks. */
+export async function streamLogits(runner: ClipRunner, input: string, o: PredictOptions, flowNpy?: string): Promise<StreamLogits> {
+  const stream = runner.model.stream;
+  const src = await frameSource(input, stream, o, flowNpy);
+  const r = await runner.streamed(src, {
+    ...(o.maxMemory === undefined ? {} : { maxMemory: o.maxMemory }),
+    ...(o.onChunkProgress ? { onProgress: (p: ChunkProgress) => o.onChunkProgress!(stream, p) } : {}),
+  });
+  if (o.window === undefined) return { logits: [...r.logits!], windows: null };
+  const win = Math.max(1, Math.round(o.window * src.fps));
+  const step = Math.max(1, Math.round((o.stride ?? o.window) * src.fps));
+  const windows = windowSpans(r.frames, win, step).map((span) => ({
+    start: span.start / src.fps,
+    end: span.end / src.fps,
+    logits: [...windowLogits(r.stepLogits!, span, 8, r.steps)],
+  }));
+  return { logits: [...r.logits!], windows };
+}
+
+/** Adds two streams' logits and windows (the windows both streams have). */
+export function addStreams(a: StreamLogits, b: StreamLogits): StreamLogits {
+  const windows = a.windows && b.windows ? a.windows.slice(0, Math.min(a.windows.length, b.windows.length)) : null;
+  return {
+    logits: addLogits(a.logits, b.logits),
+    windows: windows && windows.map((w, i) => ({ ...w, logits: addLogits(w.logits, b.windows![i]!.logits) })),
+  };
+}
+
 /** Classifies a video or .npy clip with one stream, or two when a flow clip is given. */
 export async function predict(input: string, o: PredictOptions = {}): Promise<PredictResult> {
   const npyInput = input.toLowerCase().endsWith('.npy');
   if (o.flowWeights && !o.flow && npyInput)
     throw new Error('--flow-weights with a .npy clip needs --flow <flow clip .npy> (for a video, the flow is computed from it)');
-  const rgbClip = await readRgbInput(input, o);
-  const flowClip = o.flow ? readClipNpy(o.flow, 'flow') : o.flowWeights ? await readFlowInput(input, o) : null;
+  if (o.window !== undefined && !(o.window > 0)) throw new RangeError(`--window must be a positive number of seconds, got ${o.window}`);
+  if (o.stride !== undefined && !(o.stride > 0)) throw new RangeError(`--stride must be a positive number of seconds, got ${o.stride}`);
   const spec = o.weights ?? 'rgb_imagenet_and_kinetics';
   if (spec === RANDOM_WEIGHTS) o.warn?.('random weights: the classes below mean nothing (use --weights to load real ones)');
   const rgb = await loadClassifier(spec, 'rgb', o);
-  let logits: number[];
+  let out: StreamLogits;
   let labels: string[] | undefined;
   const rgbRunner = new ClipRunner(rgb.model, o);
   try {
-    logits = await rgbRunner.logits(rgbClip);
+    out = await streamLogits(rgbRunner, input, o);
     labels = await labelsFor(rgb.model.classes, rgb.labels, o);
   } finally {
     rgbRunner.dispose();
   }
   const streams: Stream[] = ['rgb'];
-  if (flowClip) {
+  if (o.flow || o.flowWeights) {
     const flow = await loadClassifier(o.flowWeights ?? 'flow_imagenet_and_kinetics', 'flow', o);
     const flowRunner = new ClipRunner(flow.model, o);
     try {
-      logits = addLogits(logits, await flowRunner.logits(flowClip));
+      out = addStreams(out, await streamLogits(flowRunner, input, o, o.flow));
     } finally {
       flowRunner.dispose();
     }
     streams.push('flow');
   }
-  return { ...topK(logits, o.top ?? 5, labels), streams };
+  const k = o.top ?? 5;
+  return {
+    ...topK(out.logits, k, labels),
+    streams,
+    ...(out.windows ? { windows: out.windows.map((w) => ({ ...topK(w.logits, k, labels), start: w.start, end: w.end })) } : {}),
+  };
 }

@@ -240,6 +240,21 @@ export class I3D extends Module {
     return clips.permute([0, 4, 1, 2, 3]);
   }
 
+  /**
+   * Layer `i` of `layers` on x [B, C, T, H, W]: forwardFeatures is every layer in order on the clips viewed as
+   * [B, C, T, H, W]. For code that frees each layer's input as it goes (src/inference/chunked.ts).
+   */
+  forwardLayer(i: number, x: Tensor): Tensor {
+    const step = this.#steps[i];
+    if (!step) v.fail('I3D.forwardLayer', 'i', `a layer index in [0, ${this.#steps.length})`, i);
+    return step(x);
+  }
+
+  /** Checks clips [B, T, H, W, C] as forwardFeatures does and views them as [B, C, T, H, W] (no copy). */
+  inputView(clips: Tensor): Tensor {
+    return this.#input(clips);
+  }
+
   /** Mixed_5c's output for clips [B, T, H, W, C]. */
   forwardFeatures(clips: Tensor): Tensor {
     return this.#steps.reduce((x, step) => step(x), this.#input(clips));

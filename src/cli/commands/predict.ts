@@ -8,7 +8,32 @@ import type { Precision } from '../../tensor/plan.js';
 import { predictTrained } from '../../train/evaluate.js';
 import { ZOO } from '../../weights/zoo.js';
 import { flowImplOption, positiveInt, positiveSeconds } from '../options.js';
-import { downloadBars } from '../progress.js';
+import { downloadBars, stderrBar } from '../progress.js';
+import type { ChunkProgress } from '../../inference/chunked.js';
+import { DEFAULT_MAX_MEMORY, MB } from '../../inference/memory-budget.js';
+import type { Stream } from '../../models/i3d.js';
+
+/** A progress bar per stream on a terminal: frames decoded, chunks done, ETA (only for videos of several chunks). */
+function chunkBars(): { onChunkProgress: (stream: Stream, p: ChunkProgress) => void; stop: () => void } {
+  const bars = new Map<Stream, NonNullable<ReturnType<typeof stderrBar>>>();
+  return {
+    onChunkProgress(stream, p) {
+      if (p.totalChunks < 2) return;
+      let bar = bars.get(stream);
+      if (!bar) {
+        const b = stderrBar(`${stream} [{bar}] {value}/{total} frames | chunk {chunks}/{totalChunks} | ETA {eta_formatted}`);
+        if (!b) return;
+        b.start(p.totalFrames, 0, { chunks: 0, totalChunks: p.totalChunks });
+        bars.set(stream, (bar = b));
+      }
+      bar.update(p.frames, { chunks: p.chunks, totalChunks: p.totalChunks });
+      if (p.chunks === p.totalChunks) bar.stop();
+    },
+    stop() {
+      for (const b of bars.values()) b.stop();
+    },
+  };
+}
 
 interface PredictFlags {
   weights: string;
@@ -25,6 +50,7 @@ interface PredictFlags {
   stride?: number;
   precision: Precision;
   eager?: boolean;
+  maxMemory?: number;
 }
 
 function precision(value: string): Precision {
@@ -85,10 +111,19 @@ export function registerPredict(program: Command): void {
     .option('--no-resize', 'video input: frames are already preprocessed (e.g. the official sample GIF): crop only')
     .option('--model <dir>', 'a trained I3D-LSTM (i3d train output folder or checkpoint) instead of the I3D weights')
     .option('--flow-model <dir>', 'with --model: a trained flow-stream model of the same classes (two-stream, logits averaged)')
-    .option('--window <s>', 'with --model: one prediction per window of this many seconds (long videos)', positiveSeconds('--window'))
+    .option(
+      '--window <s>',
+      'one prediction per window of this many seconds too (long videos; from the same streamed feature map)',
+      positiveSeconds('--window'),
+    )
     .option('--stride <s>', 'with --window: seconds between window starts (default: the window)', positiveSeconds('--stride'))
     .option('--precision <p>', 'fp32 or bf16 (bf16: CPUs with AVX512-BF16; faster only where bf16 runs at full rate)', precision, 'fp32')
     .option('--eager', 'run the eager ops (the training path) instead of the fused inference path')
+    .option(
+      '--max-memory <MB>',
+      `memory for whole-video inference in MB: the video runs in overlapping chunks that fit, same result as one pass (default ${DEFAULT_MAX_MEMORY / MB})`,
+      positiveInt('--max-memory'),
+    )
     .option('--json', 'print {"logits": [...], "top": [{"index", "label", "probability", "logit"}]} (one line per file for many)')
     .addHelpText('after', `\nZoo names: ${[...ZOO.keys()].join(', ')}`)
     .action(async (inputs: string[], o: PredictFlags) => {
@@ -112,8 +147,11 @@ export function registerPredict(program: Command): void {
         else console.log(r.prediction!.top.map((t) => `${t.probability.toPrecision(7)} ${t.logit.toPrecision(7)} ${t.label}`).join('\n'));
         return;
       }
-      if (o.window || o.stride || o.flowModel) throw new Error('--window, --stride and --flow-model need --model (a trained I3D-LSTM)');
+      if (o.flowModel) throw new Error('--flow-model needs --model (a trained I3D-LSTM)');
+      if (o.stride && !o.window) throw new Error('--stride needs --window');
+      if (many && o.window) throw new Error('--window takes one video');
       const bars = downloadBars();
+      const progress = chunkBars();
       const base: PredictOptions = {
         weights: o.weights,
         ...(o.flowWeights ? { flowWeights: o.flowWeights } : {}),
@@ -124,14 +162,30 @@ export function registerPredict(program: Command): void {
         precision: o.precision,
         ...(o.eager ? { engine: 'eager' as const } : {}),
         ...(o.labels ? { labels: o.labels } : {}),
+        ...(o.maxMemory ? { maxMemory: o.maxMemory * MB } : {}),
+        ...(o.window ? { window: o.window } : {}),
+        ...(o.stride ? { stride: o.stride } : {}),
+        onChunkProgress: progress.onChunkProgress,
         onProgress: bars.onProgress,
         warn: (m) => process.stderr.write(`i3d: warning: ${m}\n`),
       };
       try {
         if (many) return await predictMany(inputs, o, base);
         const r = await predict(input, base);
-        console.log(o.json ? JSON.stringify({ logits: r.logits, top: r.top }) : formatPrediction(r));
+        progress.stop();
+        if (o.json) console.log(JSON.stringify({ logits: r.logits, top: r.top, ...(r.windows ? { windows: r.windows } : {}) }));
+        else {
+          console.log(formatPrediction(r));
+          if (r.windows) {
+            console.log('\nWindows');
+            for (const w of r.windows)
+              console.log(
+                `${w.start.toFixed(2)}-${w.end.toFixed(2)} s: ${w.top.map((t) => `${t.label} ${t.probability.toFixed(3)}`).join(', ')}`,
+              );
+          }
+        }
       } finally {
+        progress.stop();
         bars.stop();
       }
     });
