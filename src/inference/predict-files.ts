@@ -1,13 +1,14 @@
 // `i3d predict` over many videos (files and folders): the models are loaded once, and each video streams through them
-// in chunks under the memory budget (decoding overlaps the model within a video: the fused path runs off the
-// JavaScript thread). A file that cannot be read is reported and skipped.
+// in chunks under the memory budget; decoding overlaps the model (the fused path runs off the JavaScript thread)
+// within a video and across videos (the next one is read ahead). A file that cannot be read is reported and skipped.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isVideo } from '../data/dataset.js';
 import { addLogits, topK, type Prediction } from './classify.js';
-import { ClipRunner } from './clip-runner.js';
+import { ClipRunner, type FrameSource } from './clip-runner.js';
 import { MemoryBudgetError } from './memory-budget.js';
-import { labelsFor, loadClassifier, type PredictOptions, RANDOM_WEIGHTS, streamLogits } from './predict.js';
+import { frameSource, labelsFor, loadClassifier, type PredictOptions, RANDOM_WEIGHTS, streamLogits } from './predict.js';
+import { prefetch } from './prefetch.js';
 
 /** The files to classify: files as given, folders expanded to their video files (recursively, sorted). */
 export function expandInputs(inputs: readonly string[]): string[] {
@@ -47,6 +48,11 @@ export interface PredictFilesSummary {
   modelSeconds: number;
 }
 
+/** Frames read ahead for the next video, at most (128 MiB: 223 frames of 224 x 224 x 3). */
+const PREFETCH_BYTES = 128 * 2 ** 20;
+
+type Prepared = FrameSource & { fps: number; close(): Promise<void> };
+
 /** Classifies each file (RGB, plus the flow stream computed from the video with `flowWeights`), in order. */
 export async function predictFiles(
   files: readonly string[],
@@ -62,14 +68,32 @@ export async function predictFiles(
   let flow: ClipRunner | null = null;
   let modelMs = 0;
   let failed = 0;
+  let next: Promise<Prepared | Error> | null = null;
   try {
     if (o.flowWeights) flow = new ClipRunner((await loadClassifier(o.flowWeights, 'flow', o)).model, o);
     const labels = await labelsFor(rgbModel.model.classes, rgbModel.labels, o);
-    // Each video streams through the model in chunks (decoding overlaps the model within a video), in bounded memory.
-    for (const file of files) {
+    // Each video streams through the model in chunks (decoding overlaps the model within a video), in bounded memory,
+    // and the next video's frames are counted and decoded ahead (at most PREFETCH_BYTES of them) while the model runs
+    // on this one, so short videos overlap as well.
+    const prepare = async (file: string): Promise<Prepared | Error> => {
+      try {
+        const src = await frameSource(file, 'rgb', o);
+        const frameBytes = src.height * src.width * rgbModel.model.inChannels * 4;
+        const ahead = prefetch(src.source, Math.max(1, Math.floor(PREFETCH_BYTES / frameBytes)));
+        return { ...src, source: ahead, close: () => ahead.close() };
+      } catch (e) {
+        return e instanceof Error ? e : new Error(String(e));
+      }
+    };
+    next = files.length ? prepare(files[0]!) : null;
+    for (let i = 0; i < files.length; i++) {
+      const file = files[i]!;
+      const prepared = await next!;
+      next = i + 1 < files.length ? prepare(files[i + 1]!) : null;
       const m0 = performance.now();
       try {
-        let logits = (await streamLogits(rgb, file, o)).logits;
+        if (prepared instanceof Error) throw prepared;
+        let logits = (await streamLogits(rgb, file, o, undefined, prepared)).logits;
         if (flow) logits = addLogits(logits, (await streamLogits(flow, file, o)).logits);
         onResult({ input: file, prediction: topK(logits, o.top ?? 5, labels) });
       } catch (e) {
@@ -80,6 +104,8 @@ export async function predictFiles(
       modelMs += performance.now() - m0;
     }
   } finally {
+    // Stopped early (a memory-budget error): the video being read ahead is closed, its ffmpeg ends.
+    if (next) await next.then((p) => (p instanceof Error ? undefined : p.close()));
     rgb.dispose();
     flow?.dispose();
   }

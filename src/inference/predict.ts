@@ -163,9 +163,15 @@ interface StreamLogits {
 }
 
 /** One stream's logits (and windows) of an input, streamed through `runner` in chunks. */
-export async function streamLogits(runner: ClipRunner, input: string, o: PredictOptions, flowNpy?: string): Promise<StreamLogits> {
+export async function streamLogits(
+  runner: ClipRunner,
+  input: string,
+  o: PredictOptions,
+  flowNpy?: string,
+  prepared?: FrameSource & { fps: number },
+): Promise<StreamLogits> {
   const stream = runner.model.stream;
-  const src = await frameSource(input, stream, o, flowNpy);
+  const src = prepared ?? (await frameSource(input, stream, o, flowNpy));
   const r = await runner.streamed(src, {
     ...(o.maxMemory === undefined ? {} : { maxMemory: o.maxMemory }),
     ...(o.onChunkProgress ? { onProgress: (p: ChunkProgress) => o.onChunkProgress!(stream, p) } : {}),
