@@ -64,16 +64,18 @@ function reviveError(e: { name: string; message: string; code?: string; file?: s
 
 /**
  * A fixed pool of worker threads running clip tasks, two at a time per worker so that one clip's ffmpeg decode
- * overlaps the other's resizing in the thread.
+ * overlaps the other's resizing in the thread. Each video goes to the same worker every time (by its path), so that
+ * each worker's decoded-video cache (frameCacheMB) holds its own share of the videos instead of all of them: every
+ * video is decoded once, not once per worker. A worker with nothing of its own to do takes another's waiting task.
  */
 class Pool {
   static readonly SLOTS = 2;
   readonly #workers: Worker[] = [];
-  /** One entry per free slot. */
-  readonly #idle: Worker[] = [];
-  readonly #busy = new Map<Worker, number>();
-  readonly #queue: { task: ClipTask; resolve: (r: Loaded) => void }[] = [];
-  readonly #waiting = new Map<number, { resolve: (r: Loaded) => void; worker: Worker }>();
+  /** Free slots per worker. */
+  readonly #free: number[] = [];
+  /** Tasks waiting, per worker. */
+  readonly #queues: { task: ClipTask; resolve: (r: Loaded) => void }[][] = [];
+  readonly #waiting = new Map<number, { resolve: (r: Loaded) => void; worker: number }>();
   #failed: Error | null = null;
 
   constructor(n: number, loaderModule: string) {
@@ -88,13 +90,13 @@ class Pool {
             ? { ok: false, error: reviveError(r.error) }
             : { ok: true, data: r.data, shape: r.shape, totalFrames: r.totalFrames },
         );
-        this.#release(w);
+        this.#release(i);
       });
       w.on('error', (e) => this.#fail(e));
       w.unref();
       this.#workers.push(w);
-      this.#busy.set(w, 0);
-      for (let k = 0; k < Pool.SLOTS; k++) this.#idle.push(w);
+      this.#free.push(Pool.SLOTS);
+      this.#queues.push([]);
     }
   }
 
@@ -102,32 +104,40 @@ class Pool {
     this.#failed = e;
     for (const [, job] of this.#waiting) job.resolve({ ok: false, error: e });
     this.#waiting.clear();
-    for (const q of this.#queue.splice(0)) q.resolve({ ok: false, error: e });
+    for (const q of this.#queues) for (const t of q.splice(0)) t.resolve({ ok: false, error: e });
   }
 
-  #release(w: Worker): void {
-    const busy = this.#busy.get(w)! - 1;
-    this.#busy.set(w, busy);
-    const next = this.#queue.shift();
-    if (next) return this.#send(w, next.task, next.resolve);
+  /** The worker a video belongs to (FNV-1a of its path). */
+  #home(path: string): number {
+    let h = 0x811c9dc5;
+    for (let k = 0; k < path.length; k++) h = Math.imul(h ^ path.charCodeAt(k), 0x01000193);
+    return (h >>> 0) % this.#workers.length;
+  }
+
+  #release(i: number): void {
+    const longest = this.#queues.reduce((best, q, j) => (q.length > this.#queues[best]!.length ? j : best), i);
+    const next = this.#queues[i]!.shift() ?? this.#queues[longest]!.shift();
+    if (next) return this.#send(i, next.task, next.resolve, false);
+    this.#free[i]!++;
     // A worker with nothing to do does not keep the process alive; a busy one does (its result is awaited).
-    if (busy === 0) w.unref();
-    this.#idle.push(w);
+    if (this.#free[i] === Pool.SLOTS) this.#workers[i]!.unref();
   }
 
-  #send(w: Worker, task: ClipTask, resolve: (r: Loaded) => void): void {
-    this.#waiting.set(task.id, { resolve, worker: w });
-    this.#busy.set(w, this.#busy.get(w)! + 1);
-    w.ref();
-    w.postMessage(task);
+  #send(i: number, task: ClipTask, resolve: (r: Loaded) => void, takeSlot = true): void {
+    if (takeSlot) this.#free[i]!--;
+    this.#waiting.set(task.id, { resolve, worker: i });
+    this.#workers[i]!.ref();
+    this.#workers[i]!.postMessage(task);
   }
 
   run(task: ClipTask): Promise<Loaded> {
     if (this.#failed) return Promise.resolve({ ok: false, error: this.#failed });
     return new Promise((resolve) => {
-      const w = this.#idle.shift();
-      if (w) this.#send(w, task, resolve);
-      else this.#queue.push({ task, resolve });
+      const home = this.#home(task.path);
+      // Its own worker when it has a free slot, else a worker with nothing at all to do, else its own worker's queue.
+      const i = this.#free[home]! > 0 ? home : this.#free.findIndex((f) => f === Pool.SLOTS);
+      if (i >= 0) this.#send(i, task, resolve);
+      else this.#queues[home]!.push({ task, resolve });
     });
   }
 

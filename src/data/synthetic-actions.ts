@@ -89,13 +89,21 @@ export async function writeSyntheticActions(root: string, o: SyntheticOptions): 
   const size = o.size ?? 64;
   const total = SYNTHETIC_CLASSES.length * o.perClass;
   let done = 0;
+  const jobs: (() => Promise<void>)[] = [];
   for (const [ci, cls] of SYNTHETIC_CLASSES.entries()) {
     mkdirSync(join(root, cls), { recursive: true });
-    for (let i = 0; i < o.perClass; i++) {
-      const frames = syntheticFrames(cls, deriveSeed(o.seed ?? 0, ci, i), size, o.frames ?? 40, o.speed ?? 1.5);
-      await writeVideo(join(root, cls, `${cls}_${String(i).padStart(3, '0')}.avi`), frames, { width: size, height: size });
-      o.onVideo?.(++done, total);
-    }
+    for (let i = 0; i < o.perClass; i++)
+      jobs.push(async () => {
+        const frames = syntheticFrames(cls, deriveSeed(o.seed ?? 0, ci, i), size, o.frames ?? 40, o.speed ?? 1.5);
+        await writeVideo(join(root, cls, `${cls}_${String(i).padStart(3, '0')}.avi`), frames, { width: size, height: size });
+        o.onVideo?.(++done, total);
+      });
   }
+  // Two at a time: one video's frames are drawn here while ffmpeg encodes the other's.
+  let next = 0;
+  const lane = async () => {
+    while (next < jobs.length) await jobs[next++]!();
+  };
+  await Promise.all([lane(), lane()]);
   return [...SYNTHETIC_CLASSES];
 }
