@@ -223,8 +223,19 @@ test('bad parameters and models are refused with the field or file named', async
   r = await i3d('predict', 'long.avi', '--weights', 'random', '--flow-model', 'x');
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--flow-model needs --model/);
-  // Without --model, --window gives windows of the I3D's streamed feature map: the missing file is what fails.
-  r = await i3d('predict', 'long.avi', '--weights', 'random', '--window', '1');
+  // Without --model, --window gives windows of the I3D's streamed feature map (75 frames at 25 fps: 3 windows of 1 s).
+  r = await i3d('predict', 'long.avi', '--weights', 'random', '--window', '1', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const w = (JSON.parse(r.stdout) as { windows: { start: number; end: number; top: unknown[] }[] }).windows;
+  assert.deepEqual(
+    w.map((x) => [x.start, x.end, x.top.length]),
+    [
+      [0, 1, 5],
+      [1, 2, 5],
+      [2, 3, 5],
+    ],
+  );
+  r = await i3d('predict', 'missing.avi', '--weights', 'random', '--window', '1');
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /long\.avi: cannot open/);
+  assert.match(r.stderr, /missing\.avi: /);
 });
