@@ -238,7 +238,8 @@ export class FusedI3D {
   #build(frames: number, height: number, width: number): ShapePlan {
     const other: Block = this.block === 16 ? 8 : 16;
     const blocks = branchesUnaligned(this.model, other) ? [this.block] : [this.block, other];
-    const slow: string[] = [];
+    const slow: { block: Block; steps: number }[] = []; // layouts tried, with their steps on reference kernels
+    const isa = cpuSupport().isa;
     for (const block of blocks) {
       const { buffers, steps, output } = planSteps(this.model, this.#weights, frames, height, width, block);
       const handle = createPlan({
@@ -249,17 +250,21 @@ export class FusedI3D {
         steps,
         output,
       });
-      const ref = planInfo(handle).filter((s) => s.startsWith('ref'));
-      if (ref.length === 0) {
-        if (block !== this.block) warnOnce(`I3D fused path: ${slow.join('; ')}; using ${block}-channel blocks instead`);
+      const ref = planInfo(handle).filter((s) => s.startsWith('ref')).length;
+      if (ref === 0) {
+        for (const s of slow)
+          warnOnce(
+            `I3D fused path: oneDNN (${isa}) has only reference kernels for ${s.steps} steps in ${s.block}-channel blocks; ` +
+              `using ${block}-channel blocks instead`,
+          );
         return { handle, block };
       }
       freePlan(handle);
-      slow.push(`oneDNN (${cpuSupport().isa}) has only reference kernels for ${ref.length} steps in ${block}-channel blocks`);
+      slow.push({ block, steps: ref });
     }
     const why =
-      `no fast oneDNN kernels for ${frames}x${height}x${width} clips on this CPU (it needs AVX2 or AVX-512; ` +
-      `oneDNN runs ${cpuSupport().isa} here: ${slow.map((s) => s.replace(/^oneDNN \(\w+\) has only reference kernels for /, '')).join(', ')} on reference kernels)`;
+      `no fast oneDNN kernels for ${frames}x${height}x${width} clips on this CPU (it needs AVX2 or AVX-512; oneDNN runs ${isa} ` +
+      `here: ${slow.map((s) => `${s.steps} steps in ${s.block}-channel blocks`).join(', ')} on reference kernels)`;
     if (this.precision !== 'fp32') throw new Error(`FusedI3D: ${why}; ${this.precision} has no other path`);
     warnOnce(`I3D fused path: ${why}; running the eager ops instead (slower)`);
     return null;
