@@ -25,7 +25,10 @@ export function cpuFeatures(cpuinfo?: string): Record<string, boolean> {
   return Object.fromEntries(Object.entries(FEATURES).map(([name, flag]) => [name, flags.has(flag)]));
 }
 
-/** Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX). */
+/**
+ * Whether the CPU has bfloat16 instructions (AVX512-BF16 or AMX), as /proc/cpuinfo says. What inference can use is
+ * `cpuSupport().bf16` (src/inference/cpu-support.ts): oneDNN's own ISA, which ONEDNN_MAX_CPU_ISA may cap below this.
+ */
 export function hasBf16(): boolean {
   const f = cpuFeatures();
   return f.avx512_bf16 === true || f.amx_bf16 === true;
