@@ -359,6 +359,39 @@ describe('/v1/predict uploads', () => {
     relClose(got, cli.logits, 1e-5, 'served vs CLI logits');
   });
 
+  it('/v1/predict streams a long upload in overlapping chunks under --max-memory: the same logits as `i3d predict` in one pass', async () => {
+    const r = await runCli(['predict', BOTTLE, '--weights', modelDir, '--size', '64', '--resize', '72', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const cli = JSON.parse(r.stdout) as { logits: number[] };
+    // 600 MB holds about 190 frames of 64 x 64 besides the model: the 40 s video (1000 frames at 25 fps) takes several chunks.
+    const small = await startServer({
+      models: [{ name: 'tiny', source: modelDir }],
+      port: 0,
+      size: 64,
+      resize: 72,
+      maxMemory: 600 * 2 ** 20,
+      tmpDir: tmp.dir,
+    });
+    try {
+      await small.loaded;
+      const res = await fetch(`${small.url}/v1/predict?top=6`, {
+        method: 'POST',
+        body: readFileSync(BOTTLE),
+        headers: { 'content-type': 'video/mp4' },
+      });
+      assert.equal(res.status, 200);
+      const body = await json<{ top: { index: number; logit: number }[]; chunks: number; durationSec: number }>(res);
+      assert.ok(body.chunks >= 3, `${body.chunks} chunks`);
+      assert.ok(body.durationSec > 35, `duration ${body.durationSec}`);
+      const got = new Array<number>(6);
+      for (const t of body.top) got[t.index] = t.logit;
+      relClose(got, cli.logits, 1e-5, 'chunked served vs one-pass CLI logits');
+      assert.deepEqual(await small.uploads.files(), []);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('random bytes, an empty file, text, a multipart body without the field: 4xx with a code', async () => {
     const bytes = Buffer.alloc(50_000);
     for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;

@@ -8,7 +8,7 @@ import { addLogits, topK, type Prediction } from './classify.js';
 import { ClipRunner, type FrameSource } from './clip-runner.js';
 import { MemoryBudgetError } from './memory-budget.js';
 import { frameSource, labelsFor, loadClassifier, type PredictOptions, RANDOM_WEIGHTS, streamLogits } from './predict.js';
-import { prefetch } from './prefetch.js';
+import { PREFETCH_BYTES, prefetch } from './prefetch.js';
 
 /** The files to classify: files as given, folders expanded to their video files (recursively, sorted). */
 export function expandInputs(inputs: readonly string[]): string[] {
@@ -47,9 +47,6 @@ export interface PredictFilesSummary {
   /** Of which the model ran (waiting for decoding is the rest). */
   modelSeconds: number;
 }
-
-/** Frames read ahead for the next video, at most (128 MiB: 223 frames of 224 x 224 x 3). */
-const PREFETCH_BYTES = 128 * 2 ** 20;
 
 type Prepared = FrameSource & { fps: number; close(): Promise<void> };
 

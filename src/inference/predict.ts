@@ -141,11 +141,12 @@ export async function frameSource(
 ): Promise<FrameSource & { fps: number }> {
   const fps = o.fps ?? 25;
   if (stream === 'flow' && flowNpy) return { ...clipSource(flowNpy, readClipNpy(flowNpy, 'flow')), fps };
-  if (input.toLowerCase().endsWith('.npy')) return { ...clipSource(input, readClipNpy(input, 'rgb')), fps };
+  if (!o.untrusted && input.toLowerCase().endsWith('.npy')) return { ...clipSource(input, readClipNpy(input, 'rgb')), fps };
   const s = await streamFrames(input, stream, {
     ...(o.size === undefined ? {} : { size: o.size }),
     ...(o.resize === undefined ? {} : { resize: o.resize }),
     fps,
+    ...limitsOf(o),
   });
   const cached = stream === 'flow' && s.frames <= FLOW_CACHE_MAX_FRAMES;
   if (s.frames >= MIN_FRAMES && !cached) return { ...s, file: input };
@@ -159,12 +160,14 @@ export async function frameSource(
 /** Per-stream results of the streamed path: the logits and, with windows, each window's logits. */
 interface StreamLogits {
   logits: number[];
+  /** How many overlapping chunks the video ran in. */
+  chunks: number;
   windows: { start: number; end: number; logits: number[] }[] | null;
 }
 
 /** One stream's logits (and windows) of an input, streamed through `runner` in chunks. */
 export async function streamLogits(
-  runner: ClipRunner,
+  runner: Pick<ClipRunner, 'model' | 'streamed'>,
   input: string,
   o: PredictOptions,
   flowNpy?: string,
@@ -176,7 +179,7 @@ export async function streamLogits(
     ...(o.maxMemory === undefined ? {} : { maxMemory: o.maxMemory }),
     ...(o.onChunkProgress ? { onProgress: (p: ChunkProgress) => o.onChunkProgress!(stream, p) } : {}),
   });
-  if (o.window === undefined) return { logits: [...r.logits!], windows: null };
+  if (o.window === undefined) return { logits: [...r.logits!], chunks: r.chunks, windows: null };
   const win = Math.max(1, Math.round(o.window * src.fps));
   const step = Math.max(1, Math.round((o.stride ?? o.window) * src.fps));
   const windows = windowSpans(r.frames, win, step).map((span) => ({
@@ -184,7 +187,7 @@ export async function streamLogits(
     end: span.end / src.fps,
     logits: [...windowLogits(r.stepLogits!, span, 8, r.steps)],
   }));
-  return { logits: [...r.logits!], windows };
+  return { logits: [...r.logits!], chunks: r.chunks, windows };
 }
 
 /** Adds two streams' logits and windows (the windows both streams have). */
@@ -192,6 +195,7 @@ export function addStreams(a: StreamLogits, b: StreamLogits): StreamLogits {
   const windows = a.windows && b.windows ? a.windows.slice(0, Math.min(a.windows.length, b.windows.length)) : null;
   return {
     logits: addLogits(a.logits, b.logits),
+    chunks: a.chunks + b.chunks,
     windows: windows && windows.map((w, i) => ({ ...w, logits: addLogits(w.logits, b.windows![i]!.logits) })),
   };
 }

@@ -1,5 +1,8 @@
 // Reads ahead of a consumer: the next video's frames are decoded while the model runs on the current one (the fused
 // engine runs off the JavaScript thread, so decoding on the thread overlaps it). At most `max` items wait in memory.
+/** Frames of a video read ahead of the model, at most (128 MiB: 223 frames of 224 x 224 x 3). */
+export const PREFETCH_BYTES = 128 * 2 ** 20;
+
 export interface Prefetched<T> extends AsyncIterable<T> {
   /** Stops reading ahead and closes the source (its ffmpeg ends). */
   close(): Promise<void>;

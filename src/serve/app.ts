@@ -9,7 +9,9 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import multipart from '@fastify/multipart';
 import { softmax, topK, type TopClass } from '../inference/classify.js';
 import { checkClip, type I3DClip } from '../inference/clip-input.js';
-import { readRgbInput } from '../inference/predict.js';
+import { frameSource, readRgbInput, streamLogits } from '../inference/predict.js';
+import { PREFETCH_BYTES, prefetch, type Prefetched } from '../inference/prefetch.js';
+import { DEFAULT_MAX_MEMORY } from '../inference/memory-budget.js';
 import { MIN_FRAMES, MIN_SIZE } from '../models/i3d.js';
 import type { EngineOptions } from '../inference/i3d-plan.js';
 import { toServeError, ServeError } from './errors.js';
@@ -54,6 +56,11 @@ export interface ServeOptions extends EngineOptions {
   /** Video limits: longest duration (s) and largest frame (pixels). */
   maxDurationSec?: number;
   maxPixels?: number;
+  /**
+   * Bytes one request's whole-video inference may use (default DEFAULT_MAX_MEMORY, about 2 GB): uploads run in
+   * overlapping chunks that fit, with the same result as one pass. Requests that run at once (`workers`) each use it.
+   */
+  maxMemory?: number;
   /** When set, every route but health and the page's static files needs `Authorization: Bearer <key>`. */
   apiKey?: string;
   /** Parent of the private upload folder (default: the OS temporary folder). */
@@ -156,6 +163,7 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
   const size = o.size ?? 224;
   const resize = o.resize ?? 256;
   const retryAfter = o.retryAfterSec ?? 1;
+  const maxMemory = o.maxMemory ?? DEFAULT_MAX_MEMORY;
   const log = o.log ?? (() => {});
   const videoLimits = {
     untrusted: true,
@@ -450,37 +458,52 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
             `send the video as the body (Content-Type video/* or application/octet-stream) or as multipart/form-data with a file field 'video'`,
           );
         const uploadSec = (performance.now() - t0) / 1000;
+        // The whole video streams through the model in overlapping chunks under the memory budget (the same result as
+        // one pass, `i3d predict`'s path): a long upload never sits whole in memory. Its frames are counted and the
+        // first ones decoded before a model slot is taken (PREFETCH_BYTES), so decoding overlaps other requests.
         const t1 = performance.now();
-        let clip: I3DClip;
+        const opts = { size, resize, fps: FPS, ...videoLimits, signal: ctl.signal, maxMemory, window, stride };
+        let src: Awaited<ReturnType<typeof frameSource>>;
+        let ahead: Prefetched<Float32Array>;
         try {
-          clip = await decodeUpload(upload, ctl.signal);
+          src = await frameSource(upload, 'rgb', opts);
+          ahead = prefetch(src.source, Math.max(1, Math.floor(PREFETCH_BYTES / (src.height * src.width * 3 * 4))));
         } catch (e) {
           throw toServeError(e, { path: upload, name });
         }
-        await uploads.removeFile(upload); // decoded: the file is not needed any more
         const decodeSec = (performance.now() - t1) / 1000;
         metrics.decodeSeconds.observe({ model: m.name }, decodeSec);
-        const [, T, H, W, C] = clip.shape;
-        const clips = [clip];
-        const spans: [number, number][] = [];
-        if (window !== undefined) {
-          const w = Math.min(T, Math.max(MIN_FRAMES, Math.round(window * FPS)));
-          const s = Math.max(1, Math.round(stride! * FPS));
-          const frameLen = H * W * C;
-          for (let start = 0; start + w <= T && spans.length < 1000; start += s) {
-            spans.push([start, start + w]);
-            clips.push({ data: clip.data.subarray(start * frameLen, (start + w) * frameLen), shape: [1, w, H, W, C] });
-          }
+        let result: Awaited<ReturnType<typeof streamLogits>>;
+        let queueSec = 0;
+        let modelSec = 0;
+        try {
+          const run = m.scheduler.run(ctl.signal, async (lease) => {
+            metrics.queueWaitSeconds.observe({ model: m.name }, lease.waitSec);
+            queueSec = lease.waitSec;
+            const t2 = performance.now();
+            try {
+              return await streamLogits(lease.runner, upload, opts, undefined, { ...src, source: ahead });
+            } finally {
+              modelSec = (performance.now() - t2) / 1000;
+              metrics.modelSeconds.observe({ model: m.name }, modelSec);
+            }
+          });
+          run.catch(() => {}); // when raceAbort answers first, the run's own end is not awaited
+          result = await raceAbort(run, ctl.signal);
+        } catch (e) {
+          throw e instanceof ServeError ? e : toServeError(e, { path: upload, name });
+        } finally {
+          await ahead.close();
         }
-        const { out, queueSec, modelSec } = await runClips(m, clips, ctl.signal);
         const topOf = (logits: number[]): TopClass[] => topK(logits, top, m.labels).top;
         return {
           model: m.name,
-          top: topOf(out[0]!.logits),
-          ...(window !== undefined
-            ? { windows: spans.map(([a, b], i) => ({ start: a / FPS, end: b / FPS, top: topOf(out[i + 1]!.logits) })) }
+          top: topOf(result.logits),
+          ...(result.windows
+            ? { windows: result.windows.slice(0, 1000).map((w) => ({ start: w.start, end: w.end, top: topOf(w.logits) })) }
             : {}),
-          durationSec: T / FPS,
+          durationSec: src.frames / FPS,
+          chunks: result.chunks,
           timings: { uploadSec, decodeSec, queueSec, modelSec, totalSec: (performance.now() - t0) / 1000 },
         };
       } finally {

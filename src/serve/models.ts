@@ -11,8 +11,11 @@ import { loadAny } from '../weights/convert.js';
 import { isZooName, resolveWeights } from '../weights/zoo.js';
 import { Scheduler } from './scheduler.js';
 
-/** What the service needs of a model instance: outputs of one clip [1, T, H, W, C], off the JavaScript thread. */
-export interface ClipEngine {
+/**
+ * What the service needs of a model instance: outputs of one clip [1, T, H, W, C], and a whole video streamed in
+ * chunks under a memory budget (`streamLogits`), off the JavaScript thread.
+ */
+export interface ClipEngine extends Pick<ClipRunner, 'model' | 'streamed'> {
   outputs(clip: I3DClip): Promise<{ logits: number[]; features: number[] }>;
   dispose(): void;
 }

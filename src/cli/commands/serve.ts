@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import closeWithGrace from 'close-with-grace';
 import { type Command, InvalidArgumentError } from 'commander';
+import { DEFAULT_MAX_MEMORY, MB } from '../../inference/memory-budget.js';
 import { getNumThreads, setNumThreads } from '../../runtime.js';
 import { parseModelSpec, type ModelSpec } from '../../serve/models.js';
 import { startServer } from '../../serve/app.js';
@@ -21,6 +22,7 @@ interface ServeFlags {
   size: number;
   resize: number;
   maxDurationS: number;
+  maxMemory?: number;
   apiKey?: string;
   graceS: number;
 }
@@ -86,6 +88,11 @@ export function registerServe(program: Command): void {
     .option('--size <px>', 'video input: crop side', positiveInt('--size'), 224)
     .option('--resize <px>', 'video input: shorter side before the centre crop', positiveInt('--resize'), 256)
     .option('--max-duration-s <s>', 'longest video accepted, seconds (422 beyond)', positiveSeconds('--max-duration-s'), 600)
+    .option(
+      '--max-memory <MB>',
+      `memory for one request's whole-video inference in MB (each of --workers): the video runs in overlapping chunks that fit, same result as one pass (default ${DEFAULT_MAX_MEMORY / MB})`,
+      positiveInt('--max-memory'),
+    )
     .option('--api-key <key>', 'require Authorization: Bearer <key> on every route but health and the page (or $I3D_API_KEY)')
     .option(
       '--grace-s <s>',
@@ -128,6 +135,7 @@ export function registerServe(program: Command): void {
         size: o.size,
         resize: o.resize,
         maxDurationSec: o.maxDurationS,
+        ...(o.maxMemory ? { maxMemory: o.maxMemory * MB } : {}),
         ...(apiKey ? { apiKey } : {}),
         warn: (m) => log(`warning: ${m}`),
         log,
