@@ -390,6 +390,31 @@ describe('/v1/predict uploads', () => {
     } finally {
       await small.close();
     }
+    // A budget that cannot hold the shortest exact chunk: 422 from the catalogue, naming the upload, not its path.
+    const tiny = await startServer({
+      models: [{ name: 'tiny', source: modelDir }],
+      port: 0,
+      size: 64,
+      resize: 72,
+      maxMemory: 2 ** 20,
+      tmpDir: tmp.dir,
+    });
+    try {
+      await tiny.loaded;
+      const res = await fetch(`${tiny.url}/v1/predict`, {
+        method: 'POST',
+        body: readFileSync(ASL[0]!),
+        headers: { 'content-type': 'video/x-matroska' },
+      });
+      assert.equal(res.status, 422);
+      const e = await json<ErrorBody>(res);
+      assert.equal(e.code, 'VIDEO_LIMIT');
+      assert.match(e.error, /^the upload: --max-memory 1 MB is too small for 64x64 frames/);
+      assert.doesNotMatch(e.error, new RegExp(tmp.dir));
+      assert.deepEqual(await tiny.uploads.files(), []);
+    } finally {
+      await tiny.close();
+    }
   });
 
   it('random bytes, an empty file, text, a multipart body without the field: 4xx with a code', async () => {

@@ -160,6 +160,8 @@ export async function frameSource(
 /** Per-stream results of the streamed path: the logits and, with windows, each window's logits. */
 interface StreamLogits {
   logits: number[];
+  /** Mixed_5c's map averaged over time and space (of the first stream, when two are added). */
+  features: number[];
   /** How many overlapping chunks the video ran in. */
   chunks: number;
   windows: { start: number; end: number; logits: number[] }[] | null;
@@ -179,7 +181,7 @@ export async function streamLogits(
     ...(o.maxMemory === undefined ? {} : { maxMemory: o.maxMemory }),
     ...(o.onChunkProgress ? { onProgress: (p: ChunkProgress) => o.onChunkProgress!(stream, p) } : {}),
   });
-  if (o.window === undefined) return { logits: [...r.logits!], chunks: r.chunks, windows: null };
+  if (o.window === undefined) return { logits: [...r.logits!], features: [...r.features], chunks: r.chunks, windows: null };
   const win = Math.max(1, Math.round(o.window * src.fps));
   const step = Math.max(1, Math.round((o.stride ?? o.window) * src.fps));
   const windows = windowSpans(r.frames, win, step).map((span) => ({
@@ -187,7 +189,7 @@ export async function streamLogits(
     end: span.end / src.fps,
     logits: [...windowLogits(r.stepLogits!, span, 8, r.steps)],
   }));
-  return { logits: [...r.logits!], chunks: r.chunks, windows };
+  return { logits: [...r.logits!], features: [...r.features], chunks: r.chunks, windows };
 }
 
 /** Adds two streams' logits and windows (the windows both streams have). */
@@ -195,6 +197,7 @@ export function addStreams(a: StreamLogits, b: StreamLogits): StreamLogits {
   const windows = a.windows && b.windows ? a.windows.slice(0, Math.min(a.windows.length, b.windows.length)) : null;
   return {
     logits: addLogits(a.logits, b.logits),
+    features: a.features,
     chunks: a.chunks + b.chunks,
     windows: windows && windows.map((w, i) => ({ ...w, logits: addLogits(w.logits, b.windows![i]!.logits) })),
   };

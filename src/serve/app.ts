@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import multipart from '@fastify/multipart';
 import { softmax, topK, type TopClass } from '../inference/classify.js';
 import { checkClip, type I3DClip } from '../inference/clip-input.js';
-import { frameSource, readRgbInput, streamLogits } from '../inference/predict.js';
+import { frameSource, streamLogits } from '../inference/predict.js';
 import { PREFETCH_BYTES, prefetch, type Prefetched } from '../inference/prefetch.js';
 import { DEFAULT_MAX_MEMORY } from '../inference/memory-budget.js';
 import { MIN_FRAMES, MIN_SIZE } from '../models/i3d.js';
@@ -323,9 +323,53 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
     return raceAbort(run, signal);
   };
 
-  /** A video file (an upload) to the model's clip, under the video limits. */
-  const decodeUpload = (path: string, signal: AbortSignal): Promise<I3DClip> =>
-    readRgbInput(path, { size, resize, fps: FPS, ...videoLimits, signal });
+  /**
+   * A video file (an upload) through the model, streamed as `i3d predict` does: overlapping chunks under the memory
+   * budget (the result of one pass), so a long upload never sits whole in memory. Its frames are counted and the
+   * first ones decoded before a model slot is taken (PREFETCH_BYTES), so decoding overlaps other requests' runs.
+   */
+  const runUpload = async (
+    m: ServedModel,
+    path: string,
+    name: string,
+    signal: AbortSignal,
+    windows: { window?: number | undefined; stride?: number | undefined } = {},
+  ) => {
+    const t1 = performance.now();
+    const opts = { size, resize, fps: FPS, ...videoLimits, signal, maxMemory, ...windows };
+    let src: Awaited<ReturnType<typeof frameSource>>;
+    let ahead: Prefetched<Float32Array>;
+    try {
+      src = await frameSource(path, 'rgb', opts);
+      ahead = prefetch(src.source, Math.max(1, Math.floor(PREFETCH_BYTES / (src.height * src.width * 3 * 4))));
+    } catch (e) {
+      throw toServeError(e, { path, name });
+    }
+    const decodeSec = (performance.now() - t1) / 1000;
+    metrics.decodeSeconds.observe({ model: m.name }, decodeSec);
+    let queueSec = 0;
+    let modelSec = 0;
+    try {
+      const run = m.scheduler.run(signal, async (lease) => {
+        metrics.queueWaitSeconds.observe({ model: m.name }, lease.waitSec);
+        queueSec = lease.waitSec;
+        const t2 = performance.now();
+        try {
+          return await streamLogits(lease.runner, path, opts, undefined, { ...src, source: ahead });
+        } finally {
+          modelSec = (performance.now() - t2) / 1000;
+          metrics.modelSeconds.observe({ model: m.name }, modelSec);
+        }
+      });
+      run.catch(() => {}); // when raceAbort answers first, the run's own end is not awaited
+      const result = await raceAbort(run, signal);
+      return { ...result, frames: src.frames, decodeSec, queueSec, modelSec };
+    } catch (e) {
+      throw e instanceof ServeError ? e : toServeError(e, { path, name });
+    } finally {
+      await ahead.close();
+    }
+  };
 
   const OUTPUTS = ['logits', 'probabilities', 'features'] as const;
 
@@ -371,23 +415,20 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
         for (const w of wanted)
           if (!(OUTPUTS as readonly string[]).includes(w.name))
             throw new ServeError('BAD_TENSOR', `unknown output '${w.name}'; model '${m.name}' gives ${OUTPUTS.join(', ')}`);
-        let clips: I3DClip[];
-        if (clipIn) clips = clipsFromTensor(m, clipIn);
-        else {
+        let out: { logits: number[]; features: number[] }[];
+        if (clipIn) {
+          const clips = clipsFromTensor(m, clipIn);
+          metrics.decodeSeconds.observe({ model: m.name }, (performance.now() - t0) / 1000);
+          out = (await runClips(m, clips, ctl.signal)).out;
+        } else {
           const v = videoIn!;
           if (m.stream !== 'rgb') throw new ServeError('BAD_TENSOR', `model '${m.name}' is a flow model: give a 'clip' of flow`);
           if (v.datatype !== 'BYTES' || v.shape.length !== 1 || v.shape[0] !== 1)
             throw new ServeError('BAD_TENSOR', `input 'video' must be BYTES of shape [1] (one encoded video file)`);
           upload = uploads.newPath();
           await saveBytes((v.data as Buffer[])[0]!, upload);
-          try {
-            clips = [await decodeUpload(upload, ctl.signal)];
-          } catch (e) {
-            throw toServeError(e, { path: upload, name: `input 'video'` });
-          }
+          out = [await runUpload(m, upload, `input 'video'`, ctl.signal)];
         }
-        metrics.decodeSeconds.observe({ model: m.name }, (performance.now() - t0) / 1000);
-        const { out } = await runClips(m, clips, ctl.signal);
         const B = out.length;
         const tensors: OutputTensor[] = wanted.map((w) => {
           const n = w.name === 'features' ? m.featureChannels : m.classes;
@@ -458,43 +499,8 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
             `send the video as the body (Content-Type video/* or application/octet-stream) or as multipart/form-data with a file field 'video'`,
           );
         const uploadSec = (performance.now() - t0) / 1000;
-        // The whole video streams through the model in overlapping chunks under the memory budget (the same result as
-        // one pass, `i3d predict`'s path): a long upload never sits whole in memory. Its frames are counted and the
-        // first ones decoded before a model slot is taken (PREFETCH_BYTES), so decoding overlaps other requests.
-        const t1 = performance.now();
-        const opts = { size, resize, fps: FPS, ...videoLimits, signal: ctl.signal, maxMemory, window, stride };
-        let src: Awaited<ReturnType<typeof frameSource>>;
-        let ahead: Prefetched<Float32Array>;
-        try {
-          src = await frameSource(upload, 'rgb', opts);
-          ahead = prefetch(src.source, Math.max(1, Math.floor(PREFETCH_BYTES / (src.height * src.width * 3 * 4))));
-        } catch (e) {
-          throw toServeError(e, { path: upload, name });
-        }
-        const decodeSec = (performance.now() - t1) / 1000;
-        metrics.decodeSeconds.observe({ model: m.name }, decodeSec);
-        let result: Awaited<ReturnType<typeof streamLogits>>;
-        let queueSec = 0;
-        let modelSec = 0;
-        try {
-          const run = m.scheduler.run(ctl.signal, async (lease) => {
-            metrics.queueWaitSeconds.observe({ model: m.name }, lease.waitSec);
-            queueSec = lease.waitSec;
-            const t2 = performance.now();
-            try {
-              return await streamLogits(lease.runner, upload, opts, undefined, { ...src, source: ahead });
-            } finally {
-              modelSec = (performance.now() - t2) / 1000;
-              metrics.modelSeconds.observe({ model: m.name }, modelSec);
-            }
-          });
-          run.catch(() => {}); // when raceAbort answers first, the run's own end is not awaited
-          result = await raceAbort(run, ctl.signal);
-        } catch (e) {
-          throw e instanceof ServeError ? e : toServeError(e, { path: upload, name });
-        } finally {
-          await ahead.close();
-        }
+        const result = await runUpload(m, upload, name, ctl.signal, { window, stride });
+        const { decodeSec, queueSec, modelSec } = result;
         const topOf = (logits: number[]): TopClass[] => topK(logits, top, m.labels).top;
         return {
           model: m.name,
@@ -502,7 +508,7 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
           ...(result.windows
             ? { windows: result.windows.slice(0, 1000).map((w) => ({ start: w.start, end: w.end, top: topOf(w.logits) })) }
             : {}),
-          durationSec: src.frames / FPS,
+          durationSec: result.frames / FPS,
           chunks: result.chunks,
           timings: { uploadSec, decodeSec, queueSec, modelSec, totalSec: (performance.now() - t0) / 1000 },
         };

@@ -1,6 +1,7 @@
 // The service's error catalogue: every error a route can answer with has a code, an HTTP status and a message
 // that names the input. Errors of the rest of the library (video, clip, fastify's own) are mapped onto it here.
 import { ClipError } from '../inference/clip-input.js';
+import { MemoryBudgetError } from '../inference/memory-budget.js';
 import { VideoError, type VideoErrorCode } from '../video/errors.js';
 
 export const CATALOGUE = {
@@ -89,6 +90,10 @@ export function toServeError(e: unknown, upload?: { path: string; name: string }
     return new ServeError(VIDEO_CODES[e.code], msg);
   }
   if (e instanceof ClipError) return new ServeError('BAD_TENSOR', e.message);
+  if (e instanceof MemoryBudgetError) {
+    // This upload's frames do not fit the server's --max-memory (its options are named as they are; its path is not).
+    return new ServeError('VIDEO_LIMIT', upload ? e.message.split(upload.path).join(upload.name) : e.message);
+  }
   const err = e as { code?: unknown; statusCode?: unknown; message?: unknown };
   if (typeof err.code === 'string' && err.code in FASTIFY_CODES) return new ServeError(FASTIFY_CODES[err.code]!, String(err.message));
   if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
