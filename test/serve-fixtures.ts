@@ -19,6 +19,18 @@ export function saveTinyModel(dir: string): string {
   return join(dir, 'tiny');
 }
 
+/** The flow stream's partner of saveTinyModel (two-stream serving): a random full-width flow I3D of the same classes. */
+export function saveTinyFlowModel(dir: string): string {
+  manualSeed(8);
+  const model = new I3D({ stream: 'flow', classes: LABELS.length }).eval();
+  try {
+    saveModel(model, join(dir, 'tinyflow'), { labels: LABELS });
+  } finally {
+    model.dispose();
+  }
+  return join(dir, 'tinyflow');
+}
+
 /** A clip [1, 8, 32, 32, 3] of smooth values in [-1, 1]. */
 export function smallClip(seed = 1, frames = 8, size = 32): { data: Float32Array; shape: [number, number, number, number, number] } {
   const shape: [number, number, number, number, number] = [1, frames, size, size, 3];

@@ -33,6 +33,12 @@ describe('i3d serve (process)', () => {
     const missing = await runCli(['serve', '--model', `${tmp.dir}/nothing-here`, '--port', '0']);
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /nothing-here/);
+    const unnamed = await runCli(['serve', '--model', 'random', '--flow-model', 'random', '--port', '0']);
+    assert.equal(unnamed.status, 1);
+    assert.match(unnamed.stderr, /--flow-model 'random': give NAME=PATH/);
+    const unpaired = await runCli(['serve', '--model', 'a=random', '--flow-model', 'b=random', '--port', '0']);
+    assert.equal(unpaired.status, 1);
+    assert.match(unpaired.stderr, /--flow-model b=random: no --model named 'b' \(a\)/);
   });
 
   it("an oversized upload gets 413 while the server's memory does not grow by the upload's size", async () => {

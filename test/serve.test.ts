@@ -9,7 +9,7 @@ import { writeNpy } from '../src/io/npy.js';
 import { startServer, type I3DServer } from '../src/serve/app.js';
 import { liveProcesses } from '../src/video/ffmpeg.js';
 import { ROOT, runCli } from './helpers.js';
-import { LABELS, rawRequest, saveTinyModel, smallClip } from './serve-fixtures.js';
+import { LABELS, saveTinyFlowModel, rawRequest, saveTinyModel, smallClip } from './serve-fixtures.js';
 import { assertNoFfmpegLeft, ASL, BOTTLE, tempDir } from './video-fixtures.js';
 
 const tmp = tempDir('i3d-serve-test-');
@@ -642,5 +642,113 @@ describe('a second server: time limit, API key', () => {
     assert.equal(s2.state(), 'closing');
     await closed;
     assert.deepEqual(await s2.uploads.files(), []);
+  });
+});
+
+describe('two-stream models (--flow-model)', () => {
+  it('/v1/predict adds the flow stream computed from the upload: the logits of `i3d predict --flow-weights`; OIP takes clip + flow or a video', async () => {
+    const flowDir = saveTinyFlowModel(tmp.dir);
+    const two = await startServer({
+      models: [{ name: 'two', source: modelDir }],
+      flowModels: [{ name: 'two', source: flowDir }],
+      port: 0,
+      size: 64,
+      resize: 72,
+      tmpDir: tmp.dir,
+    });
+    try {
+      await two.loaded;
+      const r = await runCli([
+        'predict',
+        ASL[1]!,
+        '--weights',
+        modelDir,
+        '--flow-weights',
+        flowDir,
+        '--size',
+        '64',
+        '--resize',
+        '72',
+        '--json',
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+      const cli = JSON.parse(r.stdout) as { logits: number[] };
+      const video = readFileSync(ASL[1]!);
+      const res = await fetch(`${two.url}/v1/predict?model=two&top=6`, {
+        method: 'POST',
+        body: video,
+        headers: { 'content-type': 'video/x-matroska' },
+      });
+      assert.equal(res.status, 200);
+      const got = new Array<number>(6);
+      for (const t of (await json<{ top: { index: number; logit: number }[] }>(res)).top) got[t.index] = t.logit;
+      relClose(got, cli.logits, 1e-5, 'two-stream served vs CLI logits');
+      // The OIP video input (base64 in JSON) gives the same; the metadata lists the flow input; a clip without its flow is refused.
+      const meta = await json<{ inputs: { name: string }[] }>(await fetch(`${two.url}/v2/models/two`));
+      assert.deepEqual(
+        meta.inputs.map((i) => i.name),
+        ['clip', 'flow', 'video'],
+      );
+      const oip = await fetch(`${two.url}/v2/models/two/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ inputs: [{ name: 'video', datatype: 'BYTES', shape: [1], data: [video.toString('base64')] }] }),
+      });
+      assert.equal(oip.status, 200);
+      const logits = (await json<{ outputs: { name: string; data: number[] }[] }>(oip)).outputs.find((o) => o.name === 'logits')!.data;
+      relClose(logits, cli.logits, 1e-5, 'two-stream OIP video (base64 JSON) vs CLI logits');
+      const clip = smallClip(3);
+      const lone = await fetch(`${two.url}/v2/models/two/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ inputs: [{ name: 'clip', datatype: 'FP32', shape: clip.shape, data: Array.from(clip.data) }] }),
+      });
+      assert.equal(lone.status, 400);
+      assert.match((await json<ErrorBody>(lone)).error, /give 'clip' and 'flow' \(FP32\), or 'video' \(BYTES\)/);
+      // clip + flow: the RGB model's logits plus the flow model's, each as the single-stream servers give them.
+      const flowData = Float32Array.from(clip.data.subarray(0, (clip.data.length / 3) * 2), (v) => v * 0.5);
+      const flowShape = [clip.shape[0], clip.shape[1], clip.shape[2], clip.shape[3], 2];
+      const both = await fetch(`${two.url}/v2/models/two/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          inputs: [
+            { name: 'clip', datatype: 'FP32', shape: clip.shape, data: Array.from(clip.data) },
+            { name: 'flow', datatype: 'FP32', shape: flowShape, data: Array.from(flowData) },
+          ],
+        }),
+      });
+      assert.equal(both.status, 200);
+      const sum = (await json<{ outputs: { name: string; data: number[] }[] }>(both)).outputs.find((o) => o.name === 'logits')!.data;
+      const rgbOnly = await fetch(`${server.url}/v2/models/tiny/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ inputs: [{ name: 'clip', datatype: 'FP32', shape: clip.shape, data: Array.from(clip.data) }] }),
+      });
+      const rgbLogits = (await json<{ outputs: { name: string; data: number[] }[] }>(rgbOnly)).outputs.find(
+        (o) => o.name === 'logits',
+      )!.data;
+      const flowOnly = await startServer({ models: [{ name: 'f', source: flowDir }], port: 0, size: 64, resize: 72, tmpDir: tmp.dir });
+      try {
+        await flowOnly.loaded;
+        const fr = await fetch(`${flowOnly.url}/v2/models/f/infer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ inputs: [{ name: 'clip', datatype: 'FP32', shape: flowShape, data: Array.from(flowData) }] }),
+        });
+        const flowLogits = (await json<{ outputs: { name: string; data: number[] }[] }>(fr)).outputs.find((o) => o.name === 'logits')!.data;
+        relClose(
+          sum,
+          rgbLogits.map((v, i) => v + flowLogits[i]!),
+          1e-5,
+          'clip + flow logits vs the sum of both streams',
+        );
+      } finally {
+        await flowOnly.close();
+      }
+      assert.deepEqual(await two.uploads.files(), []);
+    } finally {
+      await two.close();
+    }
   });
 });

@@ -7,7 +7,7 @@ import { kinetics400LabelsFile, resolveWeights, type FetchOptions } from '../wei
 import { WeightsError } from '../weights/errors.js';
 import { addLogits, topK, type Prediction } from './classify.js';
 import { ClipRunner, type FrameSource, type InferenceOptions } from './clip-runner.js';
-import { checkClip, readClipNpy, type I3DClip } from './clip-input.js';
+import { checkClip, ClipError, readClipNpy, type I3DClip } from './clip-input.js';
 import type { ChunkProgress } from './chunked.js';
 import { windowLogits, windowSpans } from './windows.js';
 import { loadClip } from '../video/clip.js';
@@ -42,6 +42,11 @@ export interface PredictOptions extends FetchOptions, VideoInputOptions, Inferen
   window?: number;
   /** Seconds between window starts (default: the window). */
   stride?: number;
+  /**
+   * false: the flow of a video is always computed as it streams, never read from or written to the flow cache (the
+   * service's uploads). Default true: videos up to FLOW_CACHE_MAX_FRAMES go through the cache.
+   */
+  flowCache?: boolean;
   /** Progress of each stream's chunked run (frames decoded, chunks done). */
   onChunkProgress?: (stream: Stream, p: ChunkProgress) => void;
 }
@@ -148,8 +153,16 @@ export async function frameSource(
     fps,
     ...limitsOf(o),
   });
-  const cached = stream === 'flow' && s.frames <= FLOW_CACHE_MAX_FRAMES;
+  const cached = stream === 'flow' && o.flowCache !== false && s.frames <= FLOW_CACHE_MAX_FRAMES;
   if (s.frames >= MIN_FRAMES && !cached) return { ...s, file: input };
+  if (o.flowCache === false && stream === 'flow') {
+    // Fewer than 8 flow frames and no cache (an upload): the streamed frames, looped up to 8.
+    const frames: Float32Array[] = [];
+    for await (const f of s.source) frames.push(f);
+    if (frames.length === 0) throw new ClipError(`${input}: no flow frames (the video has a single frame)`);
+    const looped = Array.from({ length: MIN_FRAMES }, (_, j) => frames[j % frames.length]!);
+    return { file: input, frames: MIN_FRAMES, height: s.height, width: s.width, source: looped, fps };
+  }
   // Too short for I3D: the whole-clip loaders loop it up to 8 frames. The flow of a short video goes through the flow
   // cache (whole); a longer one streams, computed again each time.
   await (s.source as AsyncGenerator<Float32Array>).return?.(undefined);

@@ -7,16 +7,16 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
-import { softmax, topK, type TopClass } from '../inference/classify.js';
+import { addLogits, softmax, topK, type TopClass } from '../inference/classify.js';
 import { checkClip, type I3DClip } from '../inference/clip-input.js';
-import { frameSource, streamLogits } from '../inference/predict.js';
+import { addStreams, frameSource, streamLogits } from '../inference/predict.js';
 import { PREFETCH_BYTES, prefetch, type Prefetched } from '../inference/prefetch.js';
 import { DEFAULT_MAX_MEMORY } from '../inference/memory-budget.js';
-import { MIN_FRAMES, MIN_SIZE } from '../models/i3d.js';
+import { MIN_FRAMES, MIN_SIZE, type Stream } from '../models/i3d.js';
 import type { EngineOptions } from '../inference/i3d-plan.js';
 import { toServeError, ServeError } from './errors.js';
 import { Metrics } from './metrics.js';
-import { loadServedModel, type ModelSpec, type ServedModel } from './models.js';
+import { type ClipEngine, loadServedModel, type ModelSpec, type ServedModel } from './models.js';
 import { encodeInferResponse, parseInferRequest, type InferInput, type OutputTensor } from './oip.js';
 import { formatBytes, saveBytes, saveStream, tooLarge, UploadDir } from './upload.js';
 
@@ -40,6 +40,11 @@ const JSON_SLACK = 1 << 20;
 
 export interface ServeOptions extends EngineOptions {
   models: readonly ModelSpec[];
+  /**
+   * Flow models paired with served RGB models of the same name (two-stream, as `i3d predict --flow-weights`): their
+   * logits are added to the RGB model's, the flow computed from the video as it streams.
+   */
+  flowModels?: readonly ModelSpec[];
   host?: string;
   /** 0: any free port. */
   port?: number;
@@ -287,6 +292,7 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
     platform: 'i3d_libtorch',
     inputs: [
       { name: 'clip', datatype: 'FP32', shape: [-1, -1, -1, -1, m.stream === 'rgb' ? 3 : 2] },
+      ...(m.flowEngines ? [{ name: 'flow', datatype: 'FP32', shape: [-1, -1, -1, -1, 2] }] : []),
       ...(m.stream === 'rgb' ? [{ name: 'video', datatype: 'BYTES', shape: [1] }] : []),
     ],
     outputs: [
@@ -306,14 +312,18 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
   });
 
   /** Runs clips [1, T, H, W, C] on a slot of the model; timings go to the metrics. */
-  const runClips = async (m: ServedModel, clips: readonly I3DClip[], signal: AbortSignal) => {
+  const runClips = async (m: ServedModel, clips: readonly I3DClip[], signal: AbortSignal, flowClips?: readonly I3DClip[]) => {
     const run = m.scheduler.run(signal, async (lease) => {
       metrics.queueWaitSeconds.observe({ model: m.name }, lease.waitSec);
       const t0 = performance.now();
       const out: { logits: number[]; features: number[] }[] = [];
-      for (const c of clips) {
+      const flowEngine = flowPartner(m, lease.runner);
+      for (const [i, c] of clips.entries()) {
         signal.throwIfAborted();
-        out.push(await lease.runner.outputs(c));
+        const r = await lease.runner.outputs(c);
+        // Two-stream: the flow clip's logits are added (the features stay the RGB stream's).
+        if (flowEngine && flowClips) r.logits = addLogits(r.logits, (await flowEngine.outputs(flowClips[i]!)).logits);
+        out.push(r);
       }
       const modelSec = (performance.now() - t0) / 1000;
       metrics.modelSeconds.observe({ model: m.name }, modelSec);
@@ -322,6 +332,10 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
     run.catch(() => {}); // when raceAbort answers first, the run's own end is not awaited
     return raceAbort(run, signal);
   };
+
+  /** The flow instance that runs with this RGB instance (two-stream models), else null. */
+  const flowPartner = (m: ServedModel, runner: ClipEngine): ClipEngine | null =>
+    m.flowEngines ? m.flowEngines[m.engines.indexOf(runner)]! : null;
 
   /**
    * A video file (an upload) through the model, streamed as `i3d predict` does: overlapping chunks under the memory
@@ -355,7 +369,13 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
         queueSec = lease.waitSec;
         const t2 = performance.now();
         try {
-          return await streamLogits(lease.runner, path, opts, undefined, { ...src, source: ahead });
+          const rgb = await streamLogits(lease.runner, path, opts, undefined, { ...src, source: ahead });
+          const flowEngine = flowPartner(m, lease.runner);
+          if (!flowEngine) return rgb;
+          // Two-stream: the upload's TV-L1 flow, computed as it streams (never cached), through the flow partner.
+          const flowOpts = { ...opts, flowCache: false };
+          const flow = await streamLogits(flowEngine, path, flowOpts, undefined, await frameSource(path, 'flow', flowOpts));
+          return addStreams(rgb, flow);
         } finally {
           modelSec = (performance.now() - t2) / 1000;
           metrics.modelSeconds.observe({ model: m.name }, modelSec);
@@ -373,19 +393,20 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
 
   const OUTPUTS = ['logits', 'probabilities', 'features'] as const;
 
-  const clipsFromTensor = (m: ServedModel, input: InferInput): I3DClip[] => {
-    if (input.datatype !== 'FP32') throw new ServeError('BAD_TENSOR', `input 'clip' must be FP32, got ${input.datatype}`);
+  const clipsFromTensor = (m: ServedModel, input: InferInput, stream: Stream = m.stream): I3DClip[] => {
+    const name = input.name;
+    if (input.datatype !== 'FP32') throw new ServeError('BAD_TENSOR', `input '${name}' must be FP32, got ${input.datatype}`);
     const [B, T, H, W, C] = input.shape;
-    const channels = m.stream === 'rgb' ? 3 : 2;
+    const channels = stream === 'rgb' ? 3 : 2;
     if (input.shape.length !== 5 || C !== channels || !B)
       throw new ServeError(
         'BAD_TENSOR',
-        `input 'clip' has shape [${input.shape.join(', ')}]; model '${m.name}' takes [batch >= 1, frames >= ${MIN_FRAMES}, height >= ${MIN_SIZE}, width >= ${MIN_SIZE}, ${channels}]`,
+        `input '${name}' has shape [${input.shape.join(', ')}]; model '${m.name}' takes [batch >= 1, frames >= ${MIN_FRAMES}, height >= ${MIN_SIZE}, width >= ${MIN_SIZE}, ${channels}]`,
       );
     const data = input.data as Float32Array;
     const per = T! * H! * W! * C;
     return Array.from({ length: B }, (_, b) =>
-      checkClip(data.subarray(b * per, (b + 1) * per), [1, T!, H!, W!, C], m.stream, `input 'clip' [${b}]`),
+      checkClip(data.subarray(b * per, (b + 1) * per), [1, T!, H!, W!, C], stream, `input '${name}' [${b}]`),
     );
   };
 
@@ -402,12 +423,19 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         const hl = request.headers['inference-header-content-length'];
         const req = parseInferRequest(body, hl === undefined ? undefined : Number(hl));
+        const takes = m.flowEngines ? `'clip' and 'flow' (FP32), or 'video' (BYTES)` : `'clip' (FP32) or 'video' (BYTES)`;
         for (const i of req.inputs)
-          if (i.name !== 'clip' && i.name !== 'video')
-            throw new ServeError('BAD_TENSOR', `unknown input '${i.name}'; model '${m.name}' takes 'clip' (FP32) or 'video' (BYTES)`);
+          if (i.name !== 'clip' && i.name !== 'video' && !(i.name === 'flow' && m.flowEngines))
+            throw new ServeError('BAD_TENSOR', `unknown input '${i.name}'; model '${m.name}' takes ${takes}`);
         const clipIn = req.inputs.find((i) => i.name === 'clip');
+        const flowIn = req.inputs.find((i) => i.name === 'flow');
         const videoIn = req.inputs.find((i) => i.name === 'video');
-        if (req.inputs.length !== 1) throw new ServeError('BAD_TENSOR', `give one input: 'clip' or 'video'`);
+        const oneSet = videoIn
+          ? req.inputs.length === 1
+          : m.flowEngines
+            ? !!clipIn && !!flowIn && req.inputs.length === 2
+            : req.inputs.length === 1;
+        if (!oneSet) throw new ServeError('BAD_TENSOR', `give ${takes}`);
         const wanted = req.outputs ?? [
           { name: 'logits', binary: req.binaryOutput },
           { name: 'probabilities', binary: req.binaryOutput },
@@ -418,8 +446,14 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
         let out: { logits: number[]; features: number[] }[];
         if (clipIn) {
           const clips = clipsFromTensor(m, clipIn);
+          const flowClips = flowIn ? clipsFromTensor(m, flowIn, 'flow') : undefined;
+          if (flowClips && flowClips.length !== clips.length)
+            throw new ServeError(
+              'BAD_TENSOR',
+              `inputs 'clip' and 'flow' must have the same batch (${clips.length} and ${flowClips.length})`,
+            );
           metrics.decodeSeconds.observe({ model: m.name }, (performance.now() - t0) / 1000);
-          out = (await runClips(m, clips, ctl.signal)).out;
+          out = (await runClips(m, clips, ctl.signal, flowClips)).out;
         } else {
           const v = videoIn!;
           if (m.stream !== 'rgb') throw new ServeError('BAD_TENSOR', `model '${m.name}' is a flow model: give a 'clip' of flow`);
@@ -554,17 +588,25 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
 
   const loaded = (async () => {
     for (const spec of o.models) {
-      const m = await loadServedModel(spec, {
-        workers,
-        maxQueue,
-        warmupSize: size,
-        ...(o.precision ? { precision: o.precision } : {}),
-        ...(o.engine ? { engine: o.engine } : {}),
-        ...(o.warn ? { warn: o.warn } : {}),
-      });
+      const m = await loadServedModel(
+        spec,
+        {
+          workers,
+          maxQueue,
+          warmupSize: size,
+          ...(o.precision ? { precision: o.precision } : {}),
+          ...(o.engine ? { engine: o.engine } : {}),
+          ...(o.warn ? { warn: o.warn } : {}),
+        },
+        o.flowModels?.find((f) => f.name === spec.name),
+      );
       served.set(m.name, m);
       metrics.modelLoadSeconds.set({ model: m.name }, m.loadSec);
-      log(`model '${m.name}' (${spec.source}, ${m.stream}, ${m.classes} classes) loaded and warmed up in ${m.loadSec.toFixed(1)} s`);
+      const flow = o.flowModels?.find((f) => f.name === spec.name);
+      log(
+        `model '${m.name}' (${spec.source}${flow ? ` + flow ${flow.source}: two-stream` : ''}, ${m.stream}, ${m.classes} classes) ` +
+          `loaded and warmed up in ${m.loadSec.toFixed(1)} s`,
+      );
     }
     if (state === 'loading') state = 'ready';
   })();

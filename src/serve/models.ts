@@ -51,6 +51,11 @@ export interface ServedModel {
   readonly loadSec: number;
   readonly scheduler: Scheduler<ClipEngine>;
   readonly engines: readonly ClipEngine[];
+  /**
+   * Two-stream: the flow model's instances, one per RGB instance (`flowEngines[i]` runs with `engines[i]`: a lease of
+   * an RGB instance holds its flow partner too), whose logits are added to the RGB ones. Null: RGB only.
+   */
+  readonly flowEngines: readonly ClipEngine[] | null;
 }
 
 export interface LoadOptions extends InferenceOptions {
@@ -63,19 +68,23 @@ export interface LoadOptions extends InferenceOptions {
   warn?: (m: string) => void;
 }
 
-async function loadInstance(spec: ModelSpec): Promise<{ model: I3D; labels?: string[] }> {
+async function loadInstance(spec: ModelSpec, stream: Stream = 'rgb'): Promise<{ model: I3D; labels?: string[] }> {
   if (spec.source === RANDOM_WEIGHTS) {
     manualSeed(0); // every instance the same random weights
-    return { model: new I3D({ stream: 'rgb' }).eval() };
+    return { model: new I3D({ stream }).eval() };
   }
   const { model, config } = await loadAny(await resolveWeights(spec.source));
   return { model, ...(config?.labels ? { labels: config.labels } : {}) };
 }
 
-/** Loads `workers` instances of a model and runs each once on a small clip (warm-up) before it is served. */
-export async function loadServedModel(spec: ModelSpec, o: LoadOptions): Promise<ServedModel> {
+/**
+ * Loads `workers` instances of a model (and of its flow partner, for two-stream) and runs each once on a small clip
+ * (warm-up) before it is served.
+ */
+export async function loadServedModel(spec: ModelSpec, o: LoadOptions, flowSpec?: ModelSpec): Promise<ServedModel> {
   const t0 = performance.now();
   const engines: ClipEngine[] = [];
+  const flowEngines: ClipEngine[] = [];
   let first: I3D | null = null;
   let labels: string[] | undefined;
   try {
@@ -98,6 +107,26 @@ export async function loadServedModel(spec: ModelSpec, o: LoadOptions): Promise<
       shape: [1, MIN_FRAMES, o.warmupSize, o.warmupSize, m.inChannels],
     };
     for (const e of engines) await e.outputs(warm);
+    if (flowSpec) {
+      if (m.stream !== 'rgb')
+        throw new Error(`--flow-model ${flowSpec.name}: '${spec.name}' is not an RGB model to pair a flow model with`);
+      for (let i = 0; i < o.workers; i++) {
+        const { model } = await loadInstance(flowSpec, 'flow');
+        if (model.stream !== 'flow' || !model.includeTop || model.classes !== m.classes) {
+          const what = model.stream !== 'flow' ? `${model.stream} weights` : !model.includeTop ? 'no top' : `${model.classes} classes`;
+          model.dispose();
+          throw new Error(
+            `--flow-model ${flowSpec.name}=${flowSpec.source}: a flow model with a top and ${m.classes} classes is needed, this has ${what}`,
+          );
+        }
+        flowEngines.push(new ClipRunner(model, o));
+      }
+      const flowWarm: I3DClip = {
+        data: new Float32Array(MIN_FRAMES * o.warmupSize * o.warmupSize * 2),
+        shape: [1, MIN_FRAMES, o.warmupSize, o.warmupSize, 2],
+      };
+      for (const e of flowEngines) await e.outputs(flowWarm);
+    }
     return {
       name: spec.name,
       source: spec.source,
@@ -108,9 +137,10 @@ export async function loadServedModel(spec: ModelSpec, o: LoadOptions): Promise<
       loadSec: (performance.now() - t0) / 1000,
       scheduler: new Scheduler<ClipEngine>(engines, o.maxQueue),
       engines,
+      flowEngines: flowSpec ? flowEngines : null,
     };
   } catch (e) {
-    for (const x of engines) x.dispose();
+    for (const x of [...engines, ...flowEngines]) x.dispose();
     throw e;
   }
 }

@@ -11,6 +11,7 @@ import { positiveInt, positiveSeconds } from '../options.js';
 
 interface ServeFlags {
   model: ModelSpec[];
+  flowModel: ModelSpec[];
   host: string;
   port: number;
   workers: number;
@@ -52,6 +53,19 @@ export function registerServe(program: Command): void {
       '--model <[name=]path>',
       "a model folder, weights file, zoo name or 'random'; NAME= names it (default: the folder's base name or the zoo name); repeat for several",
       (v: string, prev: ModelSpec[]) => {
+        try {
+          return [...prev, parseModelSpec(v)];
+        } catch (e) {
+          throw new InvalidArgumentError((e as Error).message);
+        }
+      },
+      [] as ModelSpec[],
+    )
+    .option(
+      '--flow-model <name=path>',
+      'two-stream: a flow model for the served RGB model NAME (its logits are added, the flow computed from each video); repeat for several',
+      (v: string, prev: ModelSpec[]) => {
+        if (v.indexOf('=') <= 0) throw new InvalidArgumentError(`--flow-model '${v}': give NAME=PATH, NAME being a --model's name`);
         try {
           return [...prev, parseModelSpec(v)];
         } catch (e) {
@@ -108,6 +122,11 @@ export function registerServe(program: Command): void {
       if (!o.model.length)
         throw new Error("serve: give at least one --model [name=]path (a model folder, weights file, zoo name or 'random')");
       if (o.resize < o.size) throw new Error(`serve: --resize (${o.resize}) must be at least --size (${o.size})`);
+      for (const f of o.flowModel)
+        if (!o.model.some((m) => m.name === f.name))
+          throw new Error(
+            `serve: --flow-model ${f.name}=${f.source}: no --model named '${f.name}' (${o.model.map((m) => m.name).join(', ')})`,
+          );
       const cores = availableParallelism();
       const globalThreads = cmd.parent?.opts<{ threads?: number }>().threads;
       const threads = globalThreads ?? Math.max(1, Math.floor(cores / o.workers));
@@ -124,6 +143,7 @@ export function registerServe(program: Command): void {
         );
       const server = await startServer({
         models: o.model,
+        ...(o.flowModel.length ? { flowModels: o.flowModel } : {}),
         host: o.host,
         port: o.port,
         workers: o.workers,
