@@ -45,6 +45,19 @@ function port(value: string): number {
   return n;
 }
 
+/** Collects repeated --model (or, named, --flow-model) values as model specs, refusing a bad one by name. */
+function modelSpecs(namedOption?: string) {
+  return (v: string, prev: ModelSpec[]): ModelSpec[] => {
+    if (namedOption && v.indexOf('=') <= 0)
+      throw new InvalidArgumentError(`${namedOption} '${v}': give NAME=PATH, NAME being a --model's name`);
+    try {
+      return [...prev, parseModelSpec(v)];
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+  };
+}
+
 export function registerServe(program: Command): void {
   program
     .command('serve')
@@ -52,26 +65,13 @@ export function registerServe(program: Command): void {
     .option(
       '--model <[name=]path>',
       "a model folder, weights file, zoo name or 'random'; NAME= names it (default: the folder's base name or the zoo name); repeat for several",
-      (v: string, prev: ModelSpec[]) => {
-        try {
-          return [...prev, parseModelSpec(v)];
-        } catch (e) {
-          throw new InvalidArgumentError((e as Error).message);
-        }
-      },
+      modelSpecs(),
       [] as ModelSpec[],
     )
     .option(
       '--flow-model <name=path>',
       'two-stream: a flow model for the served RGB model NAME (its logits are added, the flow computed from each video); repeat for several',
-      (v: string, prev: ModelSpec[]) => {
-        if (v.indexOf('=') <= 0) throw new InvalidArgumentError(`--flow-model '${v}': give NAME=PATH, NAME being a --model's name`);
-        try {
-          return [...prev, parseModelSpec(v)];
-        } catch (e) {
-          throw new InvalidArgumentError((e as Error).message);
-        }
-      },
+      modelSpecs('--flow-model'),
       [] as ModelSpec[],
     )
     .option(
