@@ -97,6 +97,9 @@ export async function predictFiles(
         if (e instanceof MemoryBudgetError) throw e; // the same for every file
         failed++;
         onResult({ input: file, error: e instanceof Error ? e.message : String(e) });
+      } finally {
+        // A video that failed part-way is still being read ahead: stop it (its ffmpeg ends). After a full read, a no-op.
+        if (!(prepared instanceof Error)) await prepared.close();
       }
       modelMs += performance.now() - m0;
     }
