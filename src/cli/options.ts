@@ -1,5 +1,6 @@
 // Argument parsers shared by the commands of the `i3d` CLI.
 import { InvalidArgumentError, type Command } from 'commander';
+import type { Precision } from '../tensor/plan.js';
 import { DEFAULT_FLOW_IMPL, FLOW_IMPLS, type FlowImpl } from '../video/flow.js';
 
 export function positiveInt(name: string) {
@@ -8,6 +9,21 @@ export function positiveInt(name: string) {
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got '${value}'.`);
     return n;
   };
+}
+
+/** An integer >= 0. */
+export function nonNegativeInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got '${value}'.`);
+    return n;
+  };
+}
+
+/** --precision: fp32 or bf16 (whether this CPU runs bf16 is checked where the engine is chosen). */
+export function precision(value: string): Precision {
+  if (value !== 'fp32' && value !== 'bf16') throw new InvalidArgumentError(`--precision must be fp32 or bf16, got '${value}'.`);
+  return value;
 }
 
 /** A finite number. */

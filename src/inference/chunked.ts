@@ -72,21 +72,15 @@ export function planChunks(g: TemporalGeometry, chunkFrames: number): Chunk[] {
 
 /** Mixed_5c's map of clips [B, T, H, W, C] on the eager ops, each layer's input freed once the layer has run. */
 export function eagerFeatureMap(model: I3D, clips: Tensor): Tensor {
-  const wasTraining = model.training;
-  model.eval();
-  try {
-    return noGrad(() => {
-      let h = model.inputView(clips);
-      for (let i = 0; i < model.layers.length; i++) {
-        const prev = h;
-        h = scope(() => model.forwardLayer(i, prev));
-        if (i > 0) prev.dispose();
-      }
-      return h;
-    });
-  } finally {
-    if (wasTraining) model.train();
-  }
+  return model.evaluating(() => {
+    let h = model.inputView(clips);
+    for (let i = 0; i < model.layers.length; i++) {
+      const prev = h;
+      h = scope(() => model.forwardLayer(i, prev));
+      if (i > 0) prev.dispose();
+    }
+    return h;
+  });
 }
 
 /**

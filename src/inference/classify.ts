@@ -1,7 +1,7 @@
 // Clip classification with an I3D (one stream, or two streams whose logits are added as the official
 // evaluate_sample.py does), top-k with labels, and the text the official sample prints.
 import type { I3D } from '../models/i3d.js';
-import { noGrad, scope } from '../tensor/context.js';
+import { scope } from '../tensor/context.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export interface TopClass {
@@ -19,13 +19,7 @@ export interface Prediction {
 /** The logits of one clip [1, T, H, W, C] (a batch gives one row per clip: this returns the first). */
 export function clipLogits(model: I3D, clip: Tensor): number[] {
   if (!model.includeTop) throw new Error(`I3D.predict: this ${model.stream} model has no top (logits layer); load weights with their top`);
-  const wasTraining = model.training;
-  model.eval();
-  try {
-    return noGrad(() => scope(() => model.forward(clip).logits!.narrow(0, 0, 1).toArray()));
-  } finally {
-    if (wasTraining) model.train();
-  }
+  return model.evaluating(() => scope(() => model.forward(clip).logits!.narrow(0, 0, 1).toArray()));
 }
 
 /** Softmax in float64 (stable). */

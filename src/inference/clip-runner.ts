@@ -1,7 +1,7 @@
 // Runs an I3D on clips for inference: the fused path (src/inference/i3d-plan.ts) where the model allows it, off the
 // JavaScript thread, else the eager ops (models on a GPU, narrow widths).
 import type { I3D } from '../models/i3d.js';
-import { noGrad, scope } from '../tensor/context.js';
+import { scope } from '../tensor/context.js';
 import { tensor } from '../tensor/tensor.js';
 import { clipLogits } from './classify.js';
 import type { I3DClip } from './clip-input.js';
@@ -60,7 +60,7 @@ export class ClipRunner {
     return scope(async () => {
       const x = tensor(clip.data, clip.shape);
       if (!this.model.includeTop) throw new Error(`I3D.predict: this ${this.model.stream} model has no top (logits layer)`);
-      const out = this.fused ? this.fused.outputs(await this.fused.featureMapAsync(x)) : evalForward(this.model, x);
+      const out = this.fused ? this.fused.outputs(await this.fused.featureMapAsync(x)) : this.model.evaluating(() => this.model.forward(x));
       return { logits: out.logits!.narrow(0, 0, 1).toArray(), features: out.features.narrow(0, 0, 1).toArray() };
     });
   }
@@ -86,15 +86,5 @@ export class ClipRunner {
   dispose(): void {
     this.fused?.dispose();
     this.model.dispose();
-  }
-}
-
-function evalForward(model: I3D, x: ReturnType<typeof tensor>) {
-  const wasTraining = model.training;
-  model.eval();
-  try {
-    return noGrad(() => model.forward(x));
-  } finally {
-    if (wasTraining) model.train();
   }
 }

@@ -33,9 +33,8 @@ let cached: CpuSupport | null = null;
 /** What oneDNN runs fast in this process (read once: the ISA cannot change after oneDNN's first use). */
 export function cpuSupport(): CpuSupport {
   if (cached) return cached;
-  const { isa } = onednnFacts();
-  const cap = process.env.ONEDNN_MAX_CPU_ISA ?? process.env.DNNL_MAX_CPU_ISA ?? null;
-  cached = { isa, block: blockForIsa(isa), bf16: bf16OnIsa(isa), cap: cap ? cap : null };
+  const { isa, cap } = onednnFacts();
+  cached = { isa, block: blockForIsa(isa), bf16: bf16OnIsa(isa), cap };
   return cached;
 }
 

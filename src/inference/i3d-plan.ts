@@ -313,14 +313,7 @@ export class FusedI3D {
   }
 
   #eager(clips: Tensor): Tensor {
-    const m = this.model;
-    const wasTraining = m.training;
-    m.eval();
-    try {
-      return noGrad(() => m.forwardFeatures(clips).contiguous());
-    } finally {
-      if (wasTraining) m.train();
-    }
+    return this.model.evaluating(() => this.model.forwardFeatures(clips).contiguous());
   }
 
   /** Mixed_5c's map [B, C, T/8, H/32, W/32] (contiguous float32) for clips [B, T, H, W, C]. */
@@ -364,17 +357,11 @@ export class FusedI3D {
   /** The features and logits of a feature map from featureMap(). */
   outputs(featureMap: Tensor): I3DOutput {
     const m = this.model;
-    const wasTraining = m.training;
-    m.eval();
-    try {
-      return noGrad(() => ({
-        featureMap,
-        features: featureMap.mean([2, 3, 4]),
-        logits: m.includeTop ? m.forwardHead(featureMap) : null,
-      }));
-    } finally {
-      if (wasTraining) m.train();
-    }
+    return m.evaluating(() => ({
+      featureMap,
+      features: featureMap.mean([2, 3, 4]),
+      logits: m.includeTop ? m.forwardHead(featureMap) : null,
+    }));
   }
 }
 

@@ -5,10 +5,9 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isVideo } from '../data/dataset.js';
 import { addLogits, topK, type Prediction } from './classify.js';
-import { ClipRunner, type FrameSource } from './clip-runner.js';
+import { ClipRunner } from './clip-runner.js';
 import { MemoryBudgetError } from './memory-budget.js';
-import { frameSource, labelsFor, loadClassifier, type PredictOptions, RANDOM_WEIGHTS, streamLogits } from './predict.js';
-import { PREFETCH_BYTES, prefetch } from './prefetch.js';
+import { frameSourceAhead, labelsFor, loadClassifier, type PredictOptions, RANDOM_WEIGHTS, streamLogits } from './predict.js';
 
 /** The files to classify: files as given, folders expanded to their video files (recursively, sorted). */
 export function expandInputs(inputs: readonly string[]): string[] {
@@ -48,7 +47,7 @@ export interface PredictFilesSummary {
   modelSeconds: number;
 }
 
-type Prepared = FrameSource & { fps: number; close(): Promise<void> };
+type Prepared = Awaited<ReturnType<typeof frameSourceAhead>>;
 
 /** Classifies each file (RGB, plus the flow stream computed from the video with `flowWeights`), in order. */
 export async function predictFiles(
@@ -74,10 +73,7 @@ export async function predictFiles(
     // on this one, so short videos overlap as well.
     const prepare = async (file: string): Promise<Prepared | Error> => {
       try {
-        const src = await frameSource(file, 'rgb', o);
-        const frameBytes = src.height * src.width * rgbModel.model.inChannels * 4;
-        const ahead = prefetch(src.source, Math.max(1, Math.floor(PREFETCH_BYTES / frameBytes)));
-        return { ...src, source: ahead, close: () => ahead.close() };
+        return await frameSourceAhead(file, 'rgb', o);
       } catch (e) {
         return e instanceof Error ? e : new Error(String(e));
       }

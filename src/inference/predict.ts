@@ -8,6 +8,7 @@ import { WeightsError } from '../weights/errors.js';
 import { addLogits, topK, type Prediction } from './classify.js';
 import { ClipRunner, type FrameSource, type InferenceOptions } from './clip-runner.js';
 import { checkClip, ClipError, readClipNpy, type I3DClip } from './clip-input.js';
+import { PREFETCH_BYTES, prefetch } from './prefetch.js';
 import type { ChunkProgress } from './chunked.js';
 import { windowLogits, windowSpans } from './windows.js';
 import { loadClip } from '../video/clip.js';
@@ -168,6 +169,21 @@ export async function frameSource(
   await (s.source as AsyncGenerator<Float32Array>).return?.(undefined);
   const clip = stream === 'rgb' ? await readRgbInput(input, o) : await readFlowInput(input, o);
   return { ...clipSource(input, clip), fps };
+}
+
+/**
+ * frameSource, already reading ahead (at most PREFETCH_BYTES of frames), so that decoding overlaps the model's work on
+ * something else; close() stops it (its ffmpeg ends).
+ */
+export async function frameSourceAhead(
+  input: string,
+  stream: Stream,
+  o: PredictOptions,
+): Promise<FrameSource & { fps: number; close(): Promise<void> }> {
+  const src = await frameSource(input, stream, o);
+  const frameBytes = src.height * src.width * (stream === 'rgb' ? 3 : 2) * 4;
+  const ahead = prefetch(src.source, Math.max(1, Math.floor(PREFETCH_BYTES / frameBytes)));
+  return { ...src, source: ahead, close: () => ahead.close() };
 }
 
 /** Per-stream results of the streamed path: the logits and, with windows, each window's logits. */

@@ -65,6 +65,17 @@ export abstract class Module {
     return this.train(false);
   }
 
+  /** Runs `fn` with this module in eval mode and no gradient, then puts the mode back as it was. */
+  evaluating<T>(fn: () => T): T {
+    const wasTraining = this.training;
+    this.eval();
+    try {
+      return noGrad(fn);
+    } finally {
+      if (wasTraining) this.train();
+    }
+  }
+
   /** Frees every parameter and buffer. */
   dispose(): void {
     for (const t of this.#params.values()) t.dispose();

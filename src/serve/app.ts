@@ -9,8 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import multipart from '@fastify/multipart';
 import { addLogits, softmax, topK, type TopClass } from '../inference/classify.js';
 import { checkClip, type I3DClip } from '../inference/clip-input.js';
-import { addStreams, frameSource, streamLogits } from '../inference/predict.js';
-import { PREFETCH_BYTES, prefetch, type Prefetched } from '../inference/prefetch.js';
+import { addStreams, frameSource, frameSourceAhead, streamLogits } from '../inference/predict.js';
 import { DEFAULT_MAX_MEMORY } from '../inference/memory-budget.js';
 import { MIN_FRAMES, MIN_SIZE, type Stream } from '../models/i3d.js';
 import type { EngineOptions } from '../inference/i3d-plan.js';
@@ -351,11 +350,9 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
   ) => {
     const t1 = performance.now();
     const opts = { size, resize, fps: FPS, ...videoLimits, signal, maxMemory, ...windows };
-    let src: Awaited<ReturnType<typeof frameSource>>;
-    let ahead: Prefetched<Float32Array>;
+    let src: Awaited<ReturnType<typeof frameSourceAhead>>;
     try {
-      src = await frameSource(path, 'rgb', opts);
-      ahead = prefetch(src.source, Math.max(1, Math.floor(PREFETCH_BYTES / (src.height * src.width * 3 * 4))));
+      src = await frameSourceAhead(path, 'rgb', opts);
     } catch (e) {
       throw toServeError(e, { path, name });
     }
@@ -369,7 +366,7 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
         queueSec = lease.waitSec;
         const t2 = performance.now();
         try {
-          const rgb = await streamLogits(lease.runner, path, opts, undefined, { ...src, source: ahead });
+          const rgb = await streamLogits(lease.runner, path, opts, undefined, src);
           const flowEngine = flowPartner(m, lease.runner);
           if (!flowEngine) return rgb;
           // Two-stream: the upload's TV-L1 flow, computed as it streams (never cached), through the flow partner.
@@ -387,7 +384,7 @@ export async function startServer(o: ServeOptions): Promise<I3DServer> {
     } catch (e) {
       throw e instanceof ServeError ? e : toServeError(e, { path, name });
     } finally {
-      await ahead.close();
+      await src.close();
     }
   };
 

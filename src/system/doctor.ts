@@ -46,13 +46,12 @@ export interface FusedPathReport {
 export function doctor(): DoctorReport {
   const f = engineFacts();
   const d = onednnFacts();
-  const cap = process.env.ONEDNN_MAX_CPU_ISA ?? process.env.DNNL_MAX_CPU_ISA ?? null;
   return {
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     cpu: { model: cpus()[0]?.model ?? 'unknown', cores: f.hardwareConcurrency, features: cpuFeatures() },
     libtorch: { version: f.torchVersion, threads: getNumThreads(), mkldnn: f.mkldnn, openmp: f.openmp },
-    onednn: { version: d.version, isa: d.isa, cap: cap || null },
+    onednn: d,
     cuda: { available: f.cudaAvailable, devices: f.cudaDeviceCount },
     ffmpeg: firstLine('ffmpeg', ['-hide_banner', '-version']),
     ffprobe: firstLine('ffprobe', ['-hide_banner', '-version']),

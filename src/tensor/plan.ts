@@ -62,7 +62,7 @@ interface PlanBinding {
   planCreate(spec: unknown): PlanHandle;
   planInfo(plan: PlanHandle): string[];
   planFree(plan: PlanHandle): void;
-  onednnFacts(): OnednnFacts;
+  onednnFacts(): Omit<OnednnFacts, 'cap'>;
 }
 
 export interface OnednnFacts {
@@ -73,11 +73,14 @@ export interface OnednnFacts {
    * when capped by ONEDNN_MAX_CPU_ISA.
    */
   isa: string;
+  /** ONEDNN_MAX_CPU_ISA (or the older DNNL_MAX_CPU_ISA) as this process was started with it, or null. */
+  cap: string | null;
 }
 
-/** oneDNN's version and the instruction set its kernels use here. */
+/** oneDNN's version, the instruction set its kernels use here, and the cap set on it. */
 export function onednnFacts(): OnednnFacts {
-  return binding.onednnFacts();
+  const cap = process.env.ONEDNN_MAX_CPU_ISA || process.env.DNNL_MAX_CPU_ISA || null;
+  return { ...binding.onednnFacts(), cap };
 }
 const binding = native as unknown as PlanBinding;
 

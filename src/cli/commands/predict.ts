@@ -1,13 +1,13 @@
 // `i3d predict`: classify a clip with I3D (one stream, or RGB + flow).
 import { statSync } from 'node:fs';
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { formatPrediction } from '../../inference/classify.js';
 import { predict, RANDOM_WEIGHTS, type PredictOptions } from '../../inference/predict.js';
 import { expandInputs, predictFiles } from '../../inference/predict-files.js';
 import type { Precision } from '../../tensor/plan.js';
 import { predictTrained } from '../../train/evaluate.js';
 import { ZOO } from '../../weights/zoo.js';
-import { flowImplOption, positiveInt, positiveSeconds } from '../options.js';
+import { flowImplOption, positiveInt, positiveSeconds, precision } from '../options.js';
 import { downloadBars, stderrBar } from '../progress.js';
 import type { ChunkProgress } from '../../inference/chunked.js';
 import { DEFAULT_MAX_MEMORY, MB } from '../../inference/memory-budget.js';
@@ -51,11 +51,6 @@ interface PredictFlags {
   precision: Precision;
   eager?: boolean;
   maxMemory?: number;
-}
-
-function precision(value: string): Precision {
-  if (value !== 'fp32' && value !== 'bf16') throw new InvalidArgumentError(`--precision must be fp32 or bf16, got '${value}'.`);
-  return value;
 }
 
 const isDir = (p: string) => {

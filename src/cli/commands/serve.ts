@@ -7,7 +7,7 @@ import { getNumThreads, setNumThreads } from '../../runtime.js';
 import { parseModelSpec, type ModelSpec } from '../../serve/models.js';
 import { startServer } from '../../serve/app.js';
 import type { Precision } from '../../tensor/plan.js';
-import { positiveInt, positiveSeconds } from '../options.js';
+import { nonNegativeInt, positiveInt, positiveSeconds, precision } from '../options.js';
 
 interface ServeFlags {
   model: ModelSpec[];
@@ -29,14 +29,6 @@ interface ServeFlags {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-
-function nonNegativeInt(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got '${value}'.`);
-    return n;
-  };
-}
 
 function port(value: string): number {
   const n = Number(value);
@@ -89,15 +81,7 @@ export function registerServe(program: Command): void {
     .option('--max-queue <n>', 'requests that may wait per model beyond those running; more get 429', nonNegativeInt('--max-queue'), 8)
     .option('--max-upload-mb <n>', 'largest upload or request body, MiB (413 beyond)', positiveInt('--max-upload-mb'), 512)
     .option('--timeout-s <s>', 'time limit of one request, seconds (504 beyond; its ffmpeg is killed)', positiveSeconds('--timeout-s'), 300)
-    .option(
-      '--precision <p>',
-      'fp32 or bf16 (bf16: CPUs with AVX512-BF16)',
-      (v: string): Precision => {
-        if (v !== 'fp32' && v !== 'bf16') throw new InvalidArgumentError(`--precision must be fp32 or bf16, got '${v}'.`);
-        return v;
-      },
-      'fp32',
-    )
+    .option('--precision <p>', 'fp32 or bf16 (bf16: CPUs with AVX512-BF16)', precision, 'fp32')
     .option('--eager', 'run the eager ops instead of the fused inference path')
     .option('--size <px>', 'video input: crop side', positiveInt('--size'), 224)
     .option('--resize <px>', 'video input: shorter side before the centre crop', positiveInt('--resize'), 256)
