@@ -12,7 +12,7 @@ import { ClipRunner } from '../src/inference/clip-runner.js';
 import { streamLogits } from '../src/inference/predict.js';
 import { windowSpans } from '../src/inference/windows.js';
 import { I3D } from '../src/models/i3d.js';
-import { manualSeed } from '../src/runtime.js';
+import { manualSeed } from '../src/tensor/runtime.js';
 import { streamFrames } from '../src/video/stream-frames.js';
 import { log, positive, ROOT } from './common.js';
 

@@ -11,8 +11,8 @@ export { Module } from './nn/module.js';
 export { Linear, Conv3d, BatchNorm3d, Dropout, LSTM } from './nn/layers.js';
 export { SGD } from './optim/sgd.js';
 export type { SgdOptions, SgdState } from './optim/sgd.js';
-export { setNumThreads, getNumThreads, manualSeed, engineFacts, defaultThreads } from './runtime.js';
-export type { EngineFacts } from './runtime.js';
+export { setNumThreads, getNumThreads, manualSeed, engineFacts, defaultThreads } from './tensor/runtime.js';
+export type { EngineFacts } from './tensor/runtime.js';
 export { I3D, i3d, I3D_VARIANTS, Unit3d, InceptionBlock } from './models/i3d.js';
 export type { I3DOptions, I3DOutput, I3DVariant, Stream } from './models/i3d.js';
 export { loadKerasH5, openKerasH5 } from './weights/keras-h5.js';
@@ -50,8 +50,9 @@ export * from './video/sample.js';
 export * from './video/clip.js';
 export * from './train/trained-model.js';
 export * from './train/run.js';
+export { loadBackbone } from './weights/backbone.js';
 export * from './features/extract.js';
-export * from './features/cached-training.js';
+export * from './train/cached-training.js';
 export * from './data/synthetic-actions.js';
 export { readNpy, readNpyFloat32, writeNpy, NpyError } from './io/npy.js';
 export type { NpyArray, NpyData } from './io/npy.js';
@@ -67,8 +68,8 @@ export { Resizer, resizeShorter, shorterSide, cropOffset, crop, toUnitRange, fli
 export type { CropMode, Window } from './video/transforms.js';
 export { loadClip } from './video/clip.js';
 export type { Clip, ClipOptions } from './video/clip.js';
-export { mulberry32, deriveSeed, shuffle } from './data/rng.js';
-export type { Rng } from './data/rng.js';
+export { mulberry32, deriveSeed, shuffle } from './core/rng.js';
+export type { Rng } from './core/rng.js';
 export {
   scanFolder,
   readSplitList,

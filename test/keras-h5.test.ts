@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { noGrad, scope, tensor, writeNpy, writeSyntheticActions } from '../src/index.js';
 import { backboneDigest } from '../src/features/extract.js';
 import { I3D } from '../src/models/i3d.js';
-import { loadBackbone } from '../src/train/run.js';
+import { loadBackbone } from '../src/weights/backbone.js';
 import { canonicalWeightName, loadKerasH5, openKerasH5 } from '../src/weights/keras-h5.js';
 import { type I3DCase, i3dParityFixtures, relErr, runCli } from './helpers.js';
 

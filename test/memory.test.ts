@@ -7,7 +7,7 @@ import { runInNewContext } from 'node:vm';
 // Only the modules the loop needs (not the package index, which loads the report's plotting library and more):
 // a small heap keeps its own growing and shrinking out of the measurement.
 import { liveTensors } from '../src/tensor/tensor.js';
-import { manualSeed } from '../src/runtime.js';
+import { manualSeed } from '../src/tensor/runtime.js';
 import { SGD } from '../src/optim/sgd.js';
 import { movingBars } from '../src/data/moving-bars.js';
 import { TinyConvLstm } from '../src/models/tiny-conv-lstm.js';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, afterEach, test } from 'node:test';
-import { mulberry32 } from '../src/data/rng.js';
+import { mulberry32 } from '../src/core/rng.js';
 import { readNpy } from '../src/io/npy.js';
 import { loadClip } from '../src/video/clip.js';
 import { decodeFrames } from '../src/video/decode.js';

@@ -8,7 +8,7 @@ import { after, afterEach, test } from 'node:test';
 import { readNpy } from '../src/io/npy.js';
 import { loadClip } from '../src/video/clip.js';
 import { VideoError } from '../src/video/errors.js';
-import { mulberry32 } from '../src/data/rng.js';
+import { mulberry32 } from '../src/core/rng.js';
 import { ROOT } from './helpers.js';
 import { ASL, assertNoFfmpegLeft, BOTTLE, ffmpeg, pattern, tempDir } from './video-fixtures.js';
 

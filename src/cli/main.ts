@@ -2,7 +2,7 @@
 // The `i3d` command.
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { setNumThreads } from '../runtime.js';
+import { setNumThreads } from '../tensor/runtime.js';
 import { registerCommands } from './commands/index.js';
 import { positiveInt } from './options.js';
 

@@ -6,7 +6,7 @@ import { basename, dirname, extname, isAbsolute, join, relative } from 'node:pat
 import { countFrames } from '../video/decode.js';
 import { VideoError } from '../video/errors.js';
 import { probeVideo, type Limits } from '../video/probe.js';
-import { deriveSeed, mulberry32, shuffle } from './rng.js';
+import { deriveSeed, mulberry32, shuffle } from '../core/rng.js';
 
 export class DatasetError extends Error {
   readonly code = 'I3D_BAD_DATASET';

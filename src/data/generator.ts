@@ -8,7 +8,7 @@ import { VideoError, type VideoErrorCode } from '../video/errors.js';
 import { flipHorizontal } from '../video/transforms.js';
 import type { ClipResult, ClipTask } from './clip-worker.js';
 import type { Sample } from './dataset.js';
-import { deriveSeed, mulberry32, shuffle } from './rng.js';
+import { deriveSeed, mulberry32, shuffle } from '../core/rng.js';
 
 export interface Batch {
   /** Clips [B, T, size, size, C] (or [B, S, T, size, size, C] with segments), float32, C order. */

@@ -2,7 +2,7 @@
 // Every single frame has the same distribution in both classes.
 import { tensor, type Tensor } from '../tensor/tensor.js';
 import * as v from '../tensor/validate.js';
-import { mulberry32 } from './rng.js';
+import { mulberry32 } from '../core/rng.js';
 
 export interface MovingBarsOptions {
   count: number;

@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeVideo } from '../video/encode.js';
-import { deriveSeed, mulberry32, type Rng } from './rng.js';
+import { deriveSeed, mulberry32, type Rng } from '../core/rng.js';
 
 export const SYNTHETIC_CLASSES = ['move_down', 'move_left', 'move_right', 'move_up'] as const;
 

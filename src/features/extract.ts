@@ -11,6 +11,7 @@
 // atomically. Feature files are named by the video's content, so a re-run (or a resumed, interrupted one)
 // computes only videos whose feature file is missing; the content hash is recomputed only when a file's size or
 // mtime changed since the manifest recorded it.
+import { loadBackbone } from '../weights/backbone.js';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -18,10 +19,10 @@ import { Worker } from 'node:worker_threads';
 import type { ClipResult, ClipTask } from '../data/clip-worker.js';
 import { scanFolder, type Sample } from '../data/dataset.js';
 import { chooseEngine, type FusedI3D } from '../inference/i3d-plan.js';
-import { deriveSeed, mulberry32 } from '../data/rng.js';
+import { deriveSeed, mulberry32 } from '../core/rng.js';
 import { writeNpy } from '../io/npy.js';
 import { I3D, type Stream } from '../models/i3d.js';
-import { manualSeed } from '../runtime.js';
+import { manualSeed } from '../tensor/runtime.js';
 import { noGrad, scope } from '../tensor/context.js';
 import { tensor } from '../tensor/tensor.js';
 import type { ClipOptions } from '../video/clip.js';
@@ -289,7 +290,6 @@ class Loader {
 /** Loads the backbone for a spec (seeded for 'random'); the caller disposes it. */
 async function backboneFor(spec: string, stream: Stream, width: number, seed: number, fetch: FetchOptions): Promise<I3D> {
   // Imported here: run.ts imports this module.
-  const { loadBackbone } = await import('../train/run.js');
   manualSeed(seed);
   return loadBackbone(spec, stream, width, fetch);
 }

@@ -1,9 +1,23 @@
 // What `i3d doctor` says of the fused inference path on this CPU: it builds a probe plan for a full-width I3D (random
 // weights, 8 x 64 x 64 clips) through the same choice as inference (chooseEngine) and reports its layout and kernels.
 import { I3D } from '../models/i3d.js';
-import type { FusedPathReport } from '../system/doctor.js';
 import { bf16Unsupported } from './cpu-support.js';
 import { chooseEngine } from './i3d-plan.js';
+
+export interface FusedPathReport {
+  /** 'fused' when a full I3D runs on the fused path here, else 'eager'. */
+  engine: 'fused' | 'eager';
+  /** Channels per block of the plan's layout (16: nCdhw16c, 8: nCdhw8c), null when the eager ops run. */
+  layout: 8 | 16 | null;
+  /** Whether every step of a probe plan has a jit (fast) kernel. */
+  allJit: boolean;
+  /** oneDNN's implementations in the probe plan, each with its count. */
+  kernels: Record<string, number>;
+  /** Why the eager ops run, when they do. */
+  reason: string | null;
+  /** Whether bf16 inference can run here, or why not. */
+  bf16: string;
+}
 
 export function fusedPathReport(): FusedPathReport {
   const model = new I3D({ includeTop: false }).eval();

@@ -2,7 +2,7 @@
 // several runs, and the GFLOP/s that makes (2 x the multiply-accumulates of every convolution at that clip shape).
 import { I3D, type Stream } from '../models/i3d.js';
 import { resolvePadding } from '../nn/functional.js';
-import { getNumThreads } from '../runtime.js';
+import { getNumThreads } from '../tensor/runtime.js';
 import { noGrad, scope } from '../tensor/context.js';
 import * as ops from '../tensor/ops.js';
 import type { Precision } from '../tensor/plan.js';

@@ -16,10 +16,11 @@ import type { Limits } from '../video/probe.js';
 import { loadClip as loadFlowClip } from '../video/flow-clip.js';
 import { streamFrames } from '../video/stream-frames.js';
 import { MIN_FRAMES } from '../models/i3d.js';
-import type { WindowPrediction } from '../train/evaluate.js';
+import type { WindowPrediction } from './windows.js';
 
 /** `random` stands for random weights (to try the pipeline without a download; the classes mean nothing). */
-export const RANDOM_WEIGHTS = 'random';
+export { RANDOM_WEIGHTS } from '../weights/zoo.js';
+import { RANDOM_WEIGHTS } from '../weights/zoo.js';
 
 export interface PredictOptions extends FetchOptions, VideoInputOptions, InferenceOptions {
   /** RGB weights: a zoo name, a path, or 'random' (default 'rgb_imagenet_and_kinetics'). */

@@ -3,6 +3,14 @@
 // (AvgPool (2, 7, 7), logits convolution, mean) over those steps, from the per-pair logits the chunked run keeps.
 // Steps near a window's edges see the frames around the window (the whole video's map), not padding.
 import { meanRows } from './chunked.js';
+import type { Prediction } from './classify.js';
+
+/** One window's prediction over a long video (i3d predict --window). */
+export interface WindowPrediction extends Prediction {
+  /** Seconds from the start of the video. */
+  start: number;
+  end: number;
+}
 
 export interface WindowSpan {
   /** Frames [start, end) of the video. */

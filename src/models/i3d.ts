@@ -122,7 +122,8 @@ export const FEATURE_CHANNELS = 1024;
 export const MIN_FRAMES = 8;
 export const MIN_SIZE = 32;
 
-export type Stream = 'rgb' | 'flow';
+export type { Stream } from '../core/stream.js';
+import type { Stream } from '../core/stream.js';
 
 export interface I3DOptions {
   /** 'rgb' (3 input channels, default) or 'flow' (2: x and y). */

@@ -1,4 +1,5 @@
-// Loads the native addon and describes what it exports. Only src/tensor talks to it.
+// Loads the native addon and describes what it exports. It is the layer under tensor: tensor wraps it, and a few
+// higher layers call their own native entry points directly (optim: the fused SGD step; video: TV-L1 flow).
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';

@@ -6,7 +6,7 @@ import type { I3DClip } from '../inference/clip-input.js';
 import { ClipRunner, type InferenceOptions } from '../inference/clip-runner.js';
 import { labelsFor, RANDOM_WEIGHTS } from '../inference/predict.js';
 import { I3D, MIN_FRAMES, type Stream } from '../models/i3d.js';
-import { manualSeed } from '../runtime.js';
+import { manualSeed } from '../tensor/runtime.js';
 import { loadAny } from '../weights/convert.js';
 import { isZooName, resolveWeights } from '../weights/zoo.js';
 import { Scheduler } from './scheduler.js';

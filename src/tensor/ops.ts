@@ -2,7 +2,8 @@
 // Arguments are checked here; shape and dtype errors come from libtorch with its own message.
 import type { DType } from './dtype.js';
 import { op, opMany, opNone } from './exec.js';
-import { handleOf as h, type MemoryFormat, type Tensor } from './tensor.js';
+import { handleOf as h } from './handle.js';
+import type { MemoryFormat, Tensor } from './tensor.js';
 import * as v from './validate.js';
 
 export interface CreateOptions {

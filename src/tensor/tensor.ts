@@ -3,8 +3,9 @@ import { native, type Handle } from '../native/binding.js';
 import { currentContext, setOwnedCheck, type Owned, type Scope } from './context.js';
 import { dtypeOfArray, viewOf, type DataTypeMap, type DType, type TypedArray } from './dtype.js';
 import { setAdopter } from './exec.js';
+import { TENSOR } from './handle.js';
 import * as ops from './ops.js';
-import { ArgumentError, fail } from './validate.js';
+import { fail } from './validate.js';
 
 // A backstop only: a tensor that was never disposed is freed after garbage collection.
 const collected = new FinalizationRegistry<Handle>((h) => native.dispose(h));
@@ -16,6 +17,11 @@ export class Tensor implements Owned {
   #shape: readonly number[] | null = null;
   #dtype: DType | null = null;
   owner: Scope | null = null;
+
+  /** @internal The brand handleOf checks (tensor/handle.ts). */
+  get [TENSOR](): true {
+    return true;
+  }
 
   private constructor(h: Handle) {
     this.#h = h;
@@ -307,12 +313,7 @@ export function reportedNativeBytes(): number {
   return native.externalMemory();
 }
 
-/** The native handle of a tensor argument, with an error naming the call and parameter otherwise. */
-export function handleOf(where: string, param: string, v: unknown): Handle {
-  if (!(v instanceof Tensor)) return fail(where, param, 'a Tensor', v);
-  if (v.isDisposed) throw new ArgumentError(`${where}: '${param}' was disposed`);
-  return v.handle;
-}
+export { handleOf } from './handle.js';
 
 /**
  * A tensor with a copy of `data`. `shape` defaults to `[data.length]`; `dtype` to the typed array's own

@@ -9,6 +9,7 @@ import { clipLoaderModule, loadStreamClip } from '../video/stream-clip.js';
 import { segmentIndices } from '../video/sample.js';
 import { classificationMetrics, type ClassificationMetrics } from './metrics.js';
 import { fuseBackbone } from '../inference/i3d-plan.js';
+import type { WindowPrediction } from '../inference/windows.js';
 import { loadTrainedModel, readTrainedDescription, type I3DLSTMDescription } from './trained-model.js';
 
 export interface EvaluateOptions {
@@ -101,12 +102,6 @@ export async function evaluateFolder(modelDir: string, dataDir: string, o: Evalu
     model: runs[0]!.dir,
     streams: runs.map((r) => r.description.stream),
   };
-}
-
-export interface WindowPrediction extends Prediction {
-  /** Seconds from the start of the video. */
-  start: number;
-  end: number;
 }
 
 export interface TrainedPredictOptions {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import * as F from '../nn/functional.js';
 import type { Module } from '../nn/module.js';
 import { SGD } from '../optim/sgd.js';
-import { manualSeed } from '../runtime.js';
+import { manualSeed } from '../tensor/runtime.js';
 import { noGrad, scope } from '../tensor/context.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 import {

@@ -3,48 +3,18 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatchGenerator, type Batch } from '../data/generator.js';
 import { readSplitList, scanFolder, stratifiedSplit, writeClassIndex, type Dataset, type Sample } from '../data/dataset.js';
-import { I3D } from '../models/i3d.js';
 import { clipLoaderModule } from '../video/stream-clip.js';
 import { I3DLSTM } from '../models/i3d-lstm.js';
-import { manualSeed } from '../runtime.js';
-import { noGrad, scope } from '../tensor/context.js';
-import { loadAny } from '../weights/convert.js';
-import { WeightsError } from '../weights/errors.js';
-import { RANDOM_WEIGHTS } from '../inference/predict.js';
-import { resolveWeights, type FetchOptions } from '../weights/zoo.js';
-import type { Stream } from '../models/i3d.js';
-import { CachedFeaturesHead, featureSplit } from '../features/cached-training.js';
+import { manualSeed } from '../tensor/runtime.js';
+import { loadBackbone } from '../weights/backbone.js';
+import type { FetchOptions } from '../weights/zoo.js';
+import { CachedFeaturesHead, featureSplit } from './cached-training.js';
 import { extractFeatures, type ExtractResult } from '../features/extract.js';
 import { fit, type DataSplit, type FitOptions, type FitResult, type LabelledBatch } from './fit.js';
 import type { TrainParams } from './params.js';
 import { describeModel } from './trained-model.js';
 
 /** An I3D without its top for a backbone spec: 'random', a zoo name or a path (a top, if any, is dropped). */
-export async function loadBackbone(
-  spec: string,
-  stream: Stream,
-  width: number,
-  o: FetchOptions & { bnMomentum?: number } = {},
-): Promise<I3D> {
-  if (spec === RANDOM_WEIGHTS) return new I3D({ stream, includeTop: false, width, bnMomentum: o.bnMomentum ?? 0.01 });
-  if (width !== 1) throw new WeightsError(`backbone ${spec}: pretrained weights need width 1 (got width ${width}); use backbone 'random'`);
-  const { model } = await loadAny(await resolveWeights(spec, o));
-  try {
-    if (model.stream !== stream) throw new WeightsError(`backbone ${spec}: ${model.stream} weights, but the stream is ${stream}`);
-    if (!model.includeTop) return model;
-    const bare = new I3D({ stream, includeTop: false });
-    const from = model.stateTensors();
-    noGrad(() => {
-      for (const [name, t] of bare.stateTensors()) scope(() => t.copyFrom(from.get(name)!));
-    });
-    model.dispose();
-    return bare;
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-}
-
 /** The train and validation samples: split lists when given, else a stratified seeded split of the folder. */
 /** A dataset restricted to `classes` (in that order: labels are their indices), when given. */
 function onlyClasses(ds: Dataset, classes: readonly string[] | undefined, source: string): Dataset {

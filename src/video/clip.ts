@@ -1,7 +1,7 @@
 // A video file to the model's input, as the official I3D preprocesses it: frames at 25 fps, shorter side resized
 // to 256 (bilinear), a 224 x 224 crop (centre for test, random for training), values in [-1, 1]; clips in the
 // seed's layout [1, T, 224, 224, 3], or [1, S, T, 224, 224, 3] with segments (I3D-LSTM).
-import { deriveSeed, mulberry32, type Rng } from '../data/rng.js';
+import { deriveSeed, mulberry32, type Rng } from '../core/rng.js';
 import { countFrames, decodeFrames } from './decode.js';
 import { frameCacheKey, getCachedVideo, putCachedVideo } from './frame-cache.js';
 import { VideoError } from './errors.js';

@@ -2,7 +2,7 @@
 // generator, evaluation and prediction take either: frames at `fps`, shorter side resized to `resize`, TV-L1 flow
 // between consecutive frames (cached on disk), clipped to [-20, 20] and divided by 20, then the same segment or
 // window sampling and the same centre or random crop as RGB. A video of N frames gives N - 1 flow fields.
-import { deriveSeed, mulberry32 } from '../data/rng.js';
+import { deriveSeed, mulberry32 } from '../core/rng.js';
 import type { Clip, ClipOptions } from './clip.js';
 import { decodeFrames } from './decode.js';
 import { VideoError } from './errors.js';

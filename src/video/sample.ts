@@ -14,7 +14,7 @@
 // shorter than its window takes the window centred on its part, moved inside the video (so windows overlap),
 // and loops only when the whole video is shorter than one window. `sampleIndices` with total < count also loops
 // (k mod total) rather than repeating each frame (which would be slow motion).
-import { randInt, type Rng } from '../data/rng.js';
+import { randInt, type Rng } from '../core/rng.js';
 
 export type SampleMode = 'even' | 'random';
 

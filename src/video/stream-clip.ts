@@ -1,5 +1,5 @@
 // The clip loader of a stream: RGB frames (clip.ts) or TV-L1 flow (flow-clip.ts), with the same options.
-import type { Stream } from '../models/i3d.js';
+import type { Stream } from '../core/stream.js';
 import { loadClip, type Clip, type ClipOptions } from './clip.js';
 import { loadClip as loadFlowClip } from './flow-clip.js';
 

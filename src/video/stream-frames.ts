@@ -3,7 +3,7 @@
 // and preprocessed as `loadClip` (clip.ts) and the flow clip loader (flow-clip.ts) do for a whole video with a centre
 // crop: RGB resized in TypeScript (bilinear) and scaled to [-1, 1]; flow by TV-L1 between consecutive frames resized
 // by ffmpeg, centre-cropped, clipped to [-20, 20] and divided by 20. Nothing but the frames in flight is held.
-import type { Stream } from '../models/i3d.js';
+import type { Stream } from '../core/stream.js';
 import { countFrames, decodeFrames } from './decode.js';
 import { DEFAULT_TIMEOUT_MS } from './ffmpeg.js';
 import { VideoError } from './errors.js';

@@ -5,7 +5,7 @@
 // align_corners=False, antialias=False) (the fixture test checks it against PyTorch). We do it here rather
 // than in ffmpeg because ffmpeg's 'bilinear' scaler averages over the source footprint when shrinking
 // (it is closer to an antialiased resize) and differs from the official preprocessing by up to ~50/255.
-import { randInt, type Rng } from '../data/rng.js';
+import { randInt, type Rng } from '../core/rng.js';
 
 export type Pixels = Uint8Array | Float32Array;
 

@@ -15,6 +15,9 @@ import { WeightsError } from './errors.js';
 
 const RELEASE = 'https://github.com/dlpbc/keras-kinetics-i3d/releases/download/v0.2/';
 
+/** The weights spec for a freshly initialised model (no file). */
+export const RANDOM_WEIGHTS = 'random';
+
 export interface ZooEntry {
   name: string;
   stream: Stream;

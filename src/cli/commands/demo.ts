@@ -1,6 +1,6 @@
 // `i3d demo`: the README's main job on an embedded default (generated videos, no download).
 import type { Command } from 'commander';
-import { doctor, formatDoctor } from '../../system/doctor.js';
+import { doctor, formatDoctor } from '../doctor-report.js';
 import { runDemo } from '../../train/demo.js';
 import { percent, positiveInt } from '../options.js';
 import { epochTime, stderrBar } from '../progress.js';

@@ -1,7 +1,7 @@
 // `i3d doctor`: what this installation can do.
 import type { Command } from 'commander';
 import { fusedPathReport } from '../../inference/fused-report.js';
-import { doctor, formatDoctor } from '../../system/doctor.js';
+import { doctor, formatDoctor } from '../doctor-report.js';
 
 export function registerDoctor(program: Command): void {
   program

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import closeWithGrace from 'close-with-grace';
 import { type Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_MAX_MEMORY, MB } from '../../inference/memory-budget.js';
-import { getNumThreads, setNumThreads } from '../../runtime.js';
+import { getNumThreads, setNumThreads } from '../../tensor/runtime.js';
 import { parseModelSpec, type ModelSpec } from '../../serve/models.js';
 import { startServer } from '../../serve/app.js';
 import type { Precision } from '../../tensor/plan.js';

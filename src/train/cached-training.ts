@@ -1,12 +1,12 @@
 // Training an I3D-LSTM's head on cached segment features: a DataSplit of feature batches [B, S, F] for `fit`, and
 // a model adapter whose forward is `I3DLSTM.classify`. The adapter holds the I3D-LSTM's own layers under their own
 // names, so its checkpoints are full I3D-LSTM checkpoints (backbone included) that loadTrainedModel reads.
-import { deriveSeed, mulberry32, randInt, shuffle } from '../data/rng.js';
+import { deriveSeed, mulberry32, randInt, shuffle } from '../core/rng.js';
 import type { I3DLSTM } from '../models/i3d-lstm.js';
 import { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { DataSplit, LabelledBatch, TrainableModel } from '../train/fit.js';
-import { readFeatures, type FeatureEntry } from './extract.js';
+import type { DataSplit, LabelledBatch, TrainableModel } from './fit.js';
+import { readFeatures, type FeatureEntry } from '../features/extract.js';
 
 /** The I3D-LSTM seen by `fit` as a model of segment features: forward = classify; the frozen backbone stays fixed. */
 export class CachedFeaturesHead extends Module implements TrainableModel {

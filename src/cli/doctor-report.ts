@@ -1,10 +1,11 @@
 // What `i3d doctor` reports: the engine, the CPU's vector features, CUDA, ffmpeg and the Python peers.
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
-import { engineFacts, getNumThreads } from '../runtime.js';
+import { engineFacts, getNumThreads } from '../tensor/runtime.js';
 import { onednnFacts } from '../tensor/plan.js';
-import { cpuFeatures } from './cpu.js';
-import { findPythonTorch } from './python.js';
+import { cpuFeatures } from '../system/cpu.js';
+import type { FusedPathReport } from '../inference/fused-report.js';
+import { findPythonTorch } from '../system/python.js';
 
 export interface DoctorReport {
   node: string;
@@ -26,21 +27,6 @@ function firstLine(cmd: string, args: string[]): string | null {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0 || !r.stdout) return null;
   return r.stdout.split('\n')[0]?.trim() ?? null;
-}
-
-export interface FusedPathReport {
-  /** 'fused' when a full I3D runs on the fused path here, else 'eager'. */
-  engine: 'fused' | 'eager';
-  /** Channels per block of the plan's layout (16: nCdhw16c, 8: nCdhw8c), null when the eager ops run. */
-  layout: 8 | 16 | null;
-  /** Whether every step of a probe plan has a jit (fast) kernel. */
-  allJit: boolean;
-  /** oneDNN's implementations in the probe plan, each with its count. */
-  kernels: Record<string, number>;
-  /** Why the eager ops run, when they do. */
-  reason: string | null;
-  /** Whether bf16 inference can run here, or why not. */
-  bf16: string;
 }
 
 export function doctor(): DoctorReport {

@@ -1,7 +1,7 @@
 // Process-wide settings and facts about the engine.
-import { native, type NativeFacts } from './native/binding.js';
-export { defaultThreads } from './native/binding.js';
-import * as v from './tensor/validate.js';
+import { native, type NativeFacts } from '../native/binding.js';
+export { defaultThreads } from '../native/binding.js';
+import * as v from './validate.js';
 
 /** Threads libtorch uses inside one op (applies to ops run from any thread, async ones included). */
 export function setNumThreads(n: number): void {
