@@ -63,7 +63,11 @@ export function assertClose(actual: Tensor, expected: FixtureTensor | Tensor, at
   let worst = 0;
   let at = -1;
   for (let i = 0; i < a.length; i++) {
-    const err = Math.abs((a[i] as number) - (e[i] as number)) - rtol * Math.abs(e[i] as number);
+    const ai = a[i] as number;
+    const ei = e[i] as number;
+    // A NaN where the reference has a number (or the other way round) is the worst error of all; NaN matches NaN.
+    const diff = (Number.isNaN(ai) && Number.isNaN(ei)) || ai === ei ? 0 : Math.abs(ai - ei) - rtol * Math.abs(ei);
+    const err = Number.isNaN(diff) ? Infinity : diff;
     if (err > worst) {
       worst = err;
       at = i;

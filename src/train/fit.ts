@@ -197,7 +197,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       const meta = { format: 'i3d-checkpoint' as const, version: 1 as const, trainer: state, params: o.meta.params, model: o.meta.model };
       if (improved) saveCheckpoint(join(o.out, 'best'), o.model, null, meta);
       saveCheckpoint(join(o.out, 'last'), o.model, opt, meta);
-      log(o.out, { type: 'epoch', ...record, improved, confusion: val.metrics.confusion });
+      log(o.out, { type: 'epoch', ...record, improved, valTop5: val.metrics.top5, confusion: val.metrics.confusion });
       o.onEpoch?.({ ...record, improved });
     }
     return { ...state, lastValidation, resumedFrom };

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import type { EpochRecord } from './checkpoint.js';
-import { classificationMetrics, type ClassificationMetrics } from './metrics.js';
+import { metricsFromConfusion, type ClassificationMetrics } from './metrics.js';
 
 async function svg(spec: TopLevelSpec): Promise<string> {
   // Loaded on first use: the plotting libraries take ~150 ms to load, which every other command can skip.
@@ -146,28 +146,23 @@ export async function reportFromRun(out: string): Promise<string> {
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean);
-  const byEpoch = new Map<number, EpochRecord & { confusion: number[][] }>();
+  const byEpoch = new Map<number, EpochRecord & { confusion: number[][]; valTop5?: number }>();
   for (const line of readFileSync(logPath, 'utf8').split('\n')) {
     if (!line.trim()) continue;
-    let e: { type?: string } & Partial<EpochRecord & { confusion: number[][] }>;
+    let e: { type?: string } & Partial<EpochRecord & { confusion: number[][]; valTop5?: number }>;
     try {
       e = JSON.parse(line) as typeof e;
     } catch {
       continue; // a line cut by a kill
     }
     if (e.type === 'epoch' && typeof e.epoch === 'number' && Array.isArray(e.confusion))
-      byEpoch.set(e.epoch, e as EpochRecord & { confusion: number[][] });
+      byEpoch.set(e.epoch, e as EpochRecord & { confusion: number[][]; valTop5?: number });
   }
   const history = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
   const last = history.at(-1);
   if (!last) throw new Error(`${logPath}: no finished epoch yet`);
-  const labels = classes.map((_, c) => c);
-  const rows = last.confusion.flatMap((row, t) => row.flatMap((n, p) => Array.from({ length: n }, () => ({ t, p }))));
-  const metrics = classificationMetrics(
-    rows.map(({ p }) => labels.map((c) => (c === p ? 1 : 0))),
-    rows.map(({ t }) => t),
-    classes.length,
-  );
+  // Top-5 as training measured it (logs older than valTop5 have none: the report shows '-').
+  const metrics = metricsFromConfusion(last.confusion, typeof last.valTop5 === 'number' ? last.valTop5 : Number.NaN);
   return writeReport(out, {
     title: `I3D-LSTM training: ${out}`,
     history: history.map(({ epoch, lr, loss, accuracy, valLoss, valAccuracy, seconds }) => ({
