@@ -10,6 +10,7 @@ import { tensor, type Tensor } from '../tensor/tensor.js';
 import { loadStateInto } from '../weights/model-folder.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import { WeightsError } from '../weights/errors.js';
+import { lstmConfigOf, writeModelConfig, type I3DLSTMDescription } from '../weights/model-config.js';
 
 export interface EpochRecord {
   epoch: number;
@@ -67,6 +68,8 @@ export function saveCheckpoint(dir: string, model: Module, opt: SGD | null, meta
     writeSafetensors(join(tmp, 'optimizer.safetensors'), buffers, { lr: String(opt.lr) });
   }
   writeJson(join(tmp, 'state.json'), meta);
+  // The model folder's description in the one config.json format (an I3D-LSTM's, from the training description).
+  if ((meta.model as { kind?: unknown } | null)?.kind === 'i3d-lstm') writeModelConfig(tmp, lstmConfigOf(meta.model as I3DLSTMDescription));
   const old = join(parent, `.${basename(dir)}.old-${process.pid}`);
   if (existsSync(dir)) renameSync(dir, old);
   renameSync(tmp, dir);

@@ -4,22 +4,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { I3DLSTM } from '../models/i3d-lstm.js';
-import type { Stream } from '../models/i3d.js';
 import { WeightsError } from '../weights/errors.js';
+import { lstmDescriptionOf, readModelConfig, type I3DLSTMDescription } from '../weights/model-config.js';
 import { findCheckpoint, loadCheckpointInto, readCheckpointMeta } from './checkpoint.js';
 import type { TrainParams } from './params.js';
 
-export interface I3DLSTMDescription {
-  kind: 'i3d-lstm';
-  stream: Stream;
-  width: number;
-  lstm: [number, number];
-  dropout: number;
-  classes: number;
-  labels: string[];
-  /** How clips are made for this model. */
-  clip: { segments: number; frames: number; size: number; resize: number; fps: number };
-}
+export type { I3DLSTMDescription };
 
 export function describeModel(p: TrainParams, labels: string[]): I3DLSTMDescription {
   return {
@@ -46,9 +36,20 @@ export function resolveModelDir(dir: string): string {
   );
 }
 
-/** A trained model's description (classes, stream, clip geometry) without loading its weights. */
+/**
+ * A trained model's description (classes, stream, clip geometry) without loading its weights: from config.json, or
+ * from state.json in checkpoints written before config.json.
+ */
 export function readTrainedDescription(dir: string): I3DLSTMDescription {
-  const at = resolveModelDir(dir);
+  return describeFolder(resolveModelDir(dir));
+}
+
+function describeFolder(at: string): I3DLSTMDescription {
+  const config = readModelConfig(at);
+  if (config) {
+    if (config.kind !== 'i3d-lstm') throw new WeightsError(`${at}: config.json describes an I3D, not a trained I3D-LSTM`);
+    return lstmDescriptionOf(config);
+  }
   const d = readCheckpointMeta<TrainParams, I3DLSTMDescription>(at).model;
   if (d?.kind !== 'i3d-lstm') throw new WeightsError(`${at}: state.json does not describe an I3D-LSTM`);
   return d;
@@ -57,9 +58,7 @@ export function readTrainedDescription(dir: string): I3DLSTMDescription {
 /** Loads a trained I3D-LSTM (eval mode) and its description. */
 export function loadTrainedModel(dir: string): { model: I3DLSTM; description: I3DLSTMDescription; dir: string } {
   const at = resolveModelDir(dir);
-  const meta = readCheckpointMeta<TrainParams, I3DLSTMDescription>(at);
-  const d = meta.model;
-  if (d?.kind !== 'i3d-lstm') throw new WeightsError(`${at}: state.json does not describe an I3D-LSTM`);
+  const d = describeFolder(at);
   const model = new I3DLSTM({ classes: d.classes, stream: d.stream, width: d.width, lstm: d.lstm, dropout: d.dropout });
   try {
     loadCheckpointInto(at, model, null);

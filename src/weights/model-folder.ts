@@ -1,35 +1,17 @@
 // Our own model format: one folder per model with `model.safetensors` (our parameter names) and `config.json`
 // (kind, stream, classes, labels, preprocessing). Saving writes each file atomically.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { I3D, type Stream } from '../models/i3d.js';
+import { I3D } from '../models/i3d.js';
 import type { Module } from '../nn/module.js';
 import { noGrad, scope } from '../tensor/context.js';
 import { tensor } from '../tensor/tensor.js';
 import { throwIfMismatched, WeightsError } from './errors.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
+import { officialPreprocessing } from './cards.js';
+import { CONFIG_FORMAT, CONFIG_VERSION, readModelConfig, writeModelConfig, type ModelConfig } from './model-config.js';
 
-export const FORMAT = 'i3d-model';
-export const FORMAT_VERSION = 1;
-
-export interface ModelConfig {
-  format: typeof FORMAT;
-  version: number;
-  kind: 'i3d';
-  stream: Stream;
-  classes: number;
-  includeTop: boolean;
-  /** Channel multiplier (absent = 1, the official architecture). */
-  width?: number;
-  labels?: string[];
-  preprocessing: { fps: number; resizeShorterSide: number; crop: number; range: [number, number]; flowClip?: number };
-}
-
-export function defaultPreprocessing(stream: Stream): ModelConfig['preprocessing'] {
-  return stream === 'rgb'
-    ? { fps: 25, resizeShorterSide: 256, crop: 224, range: [-1, 1] }
-    : { fps: 25, resizeShorterSide: 256, crop: 224, range: [-1, 1], flowClip: 20 };
-}
+export type { ModelConfig } from './model-config.js';
 
 /** Copies stored tensors into a module after checking that names and shapes agree exactly. */
 export function loadStateInto(model: Module, stored: Map<string, { shape: number[]; data: Float32Array }>, source: string): void {
@@ -54,48 +36,28 @@ export function saveModel(model: I3D, dir: string, o: { labels?: string[] } = {}
     throw new WeightsError(`saveModel: ${o.labels.length} labels for a model of ${model.classes} classes`);
   mkdirSync(dir, { recursive: true });
   const config: ModelConfig = {
-    format: FORMAT,
-    version: FORMAT_VERSION,
+    format: CONFIG_FORMAT,
+    version: CONFIG_VERSION,
     kind: 'i3d',
     stream: model.stream,
     classes: model.classes,
     includeTop: model.includeTop,
     ...(model.width !== 1 ? { width: model.width } : {}),
     ...(o.labels ? { labels: o.labels } : {}),
-    preprocessing: defaultPreprocessing(model.stream),
+    preprocessing: officialPreprocessing(model.stream),
   };
-  writeSafetensors(join(dir, 'model.safetensors'), model.stateTensors(), { format: FORMAT, kind: 'i3d' });
-  const tmp = join(dir, `config.json.tmp-${process.pid}`);
-  writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`);
-  renameSync(tmp, join(dir, 'config.json'));
+  writeSafetensors(join(dir, 'model.safetensors'), model.stateTensors(), { format: CONFIG_FORMAT, kind: 'i3d' });
+  writeModelConfig(dir, config);
   return config;
 }
 
+/** The config.json of an I3D model folder (version 1 or 2). */
 export function readConfig(dir: string): ModelConfig {
-  const path = join(dir, 'config.json');
-  if (!existsSync(path)) throw new WeightsError(`${dir}: not a model folder (no config.json)`);
-  let c: Partial<ModelConfig>;
-  try {
-    c = JSON.parse(readFileSync(path, 'utf8')) as Partial<ModelConfig>;
-  } catch (e) {
-    throw new WeightsError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-  const bad = (why: string): never => {
-    throw new WeightsError(`${path}: ${why}`);
-  };
-  if (c.format !== FORMAT) bad(`'format' must be "${FORMAT}"`);
-  if (c.version !== FORMAT_VERSION) bad(`'version' ${String(c.version)} is not supported (this is version ${FORMAT_VERSION})`);
-  if (c.kind !== 'i3d') bad(`'kind' must be "i3d"`);
-  if (c.stream !== 'rgb' && c.stream !== 'flow') bad(`'stream' must be "rgb" or "flow"`);
-  if (!Number.isInteger(c.classes) || (c.classes as number) < 1) bad(`'classes' must be a positive integer`);
-  if (typeof c.includeTop !== 'boolean') bad(`'includeTop' must be true or false`);
-  if (c.width !== undefined && !(typeof c.width === 'number' && c.width > 0 && c.width <= 1)) bad(`'width' must be a number in (0, 1]`);
-  if (
-    c.labels !== undefined &&
-    (!Array.isArray(c.labels) || c.labels.length !== c.classes || !c.labels.every((l) => typeof l === 'string'))
-  )
-    bad(`'labels' must be ${String(c.classes)} strings`);
-  return c as ModelConfig;
+  const c = readModelConfig(dir);
+  if (!c) throw new WeightsError(`${dir}: not a model folder (no config.json)`);
+  if (c.kind !== 'i3d')
+    throw new WeightsError(`${dir}: a trained I3D-LSTM, not an I3D (use it with i3d evaluate / predict --model, or loadTrainedModel)`);
+  return c;
 }
 
 /** Loads a model folder: the model (in eval mode) and its config. */

@@ -10,13 +10,14 @@ import { createReadStream, existsSync, readFileSync, renameSync, writeFileSync }
 import { join } from 'node:path';
 import { download, DownloadError, type DownloadProgress } from '../net/download.js';
 import { cacheDir } from '../system/cache-dir.js';
-import { I3D_VARIANTS, type I3DVariant, type Stream } from '../models/i3d.js';
+import type { Stream } from '../core/stream.js';
+import { KINETICS_400_LABELS, MODEL_CARDS } from './cards.js';
 import { WeightsError } from './errors.js';
-
-const RELEASE = 'https://github.com/dlpbc/keras-kinetics-i3d/releases/download/v0.2/';
 
 /** The weights spec for a freshly initialised model (no file). */
 export const RANDOM_WEIGHTS = 'random';
+
+export { KINETICS_400_LABELS };
 
 export interface ZooEntry {
   name: string;
@@ -29,33 +30,21 @@ export interface ZooEntry {
   sha256?: string;
 }
 
-function entries(): ZooEntry[] {
-  const out: ZooEntry[] = [];
-  for (const [variant, v] of Object.entries(I3D_VARIANTS) as [I3DVariant, (typeof I3D_VARIANTS)[I3DVariant]][]) {
-    for (const includeTop of [true, false]) {
-      const fileName = `${v.stream}_inception_i3d_${v.pretraining}_tf_dim_ordering_tf_kernels${includeTop ? '' : '_no_top'}.h5`;
-      out.push({
-        name: includeTop ? variant : `${variant}_no_top`,
-        stream: v.stream,
-        pretraining: v.pretraining,
-        includeTop,
-        url: RELEASE + fileName,
-        fileName,
-      });
-    }
-  }
-  return out;
-}
-
-/** Every zoo name: `rgb_imagenet_and_kinetics`, ..., each also with `_no_top`. */
-export const ZOO: ReadonlyMap<string, ZooEntry> = new Map(entries().map((e) => [e.name, e]));
-
-export const KINETICS_400_LABELS = {
-  name: 'kinetics400_labels',
-  url: 'https://raw.githubusercontent.com/deepmind/kinetics-i3d/master/data/label_map.txt',
-  fileName: 'kinetics400_label_map.txt',
-  sha256: 'e9f2806fe9109b851a80a74841244f6f8c9d10917fa0229cd82bab67f2f8e28f',
-} as const;
+/** Every zoo name (`rgb_imagenet_and_kinetics`, ..., each also with `_no_top`): the weights of each model card. */
+export const ZOO: ReadonlyMap<string, ZooEntry> = new Map(
+  [...MODEL_CARDS.values()].map((c) => [
+    c.name,
+    {
+      name: c.name,
+      stream: c.stream,
+      pretraining: c.pretraining,
+      includeTop: c.includeTop,
+      url: c.weights.url,
+      fileName: c.weights.fileName,
+      ...(c.weights.sha256 ? { sha256: c.weights.sha256 } : {}),
+    },
+  ]),
+);
 
 export function isZooName(spec: string): boolean {
   return ZOO.has(spec);
