@@ -5,20 +5,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import {
-  fuseBackbone,
-  FusedI3D,
-  fusedUnsupported,
-  cpuSupport,
-  I3DLSTM,
-  noGrad,
-  ops,
-  reportedNativeBytes,
-  scope,
-  tensor,
-  type Tensor,
-} from '../src/index.js';
+import { fuseBackbone, FusedI3D, cpuSupport, I3DLSTM, noGrad, ops, reportedNativeBytes, scope, tensor, type Tensor } from '../src/index.js';
 import { I3D } from '../src/models/i3d.js';
+import { fusedUnsupported } from '../src/inference/i3d-plan.js';
 import { loadKerasH5 } from '../src/weights/keras-h5.js';
 import { type I3DCase, i3dParityFixtures, relErr } from './helpers.js';
 

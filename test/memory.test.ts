@@ -9,9 +9,9 @@ import { runInNewContext } from 'node:vm';
 import { liveTensors } from '../src/tensor/tensor.js';
 import { manualSeed } from '../src/tensor/runtime.js';
 import { SGD } from '../src/optim/sgd.js';
-import { movingBars } from '../src/data/moving-bars.js';
-import { TinyConvLstm } from '../src/models/tiny-conv-lstm.js';
-import { trainOnRandomBatch } from '../src/train/step.js';
+import { movingBars } from './support/moving-bars.js';
+import { TinyConvLstm } from './support/tiny-conv-lstm.js';
+import { trainOnRandomBatch } from './support/train-step.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

@@ -10,13 +10,13 @@ import {
   I3DLSTM,
   learningRate,
   manualSeed,
-  movingBars,
   NonFiniteLossError,
   readCheckpointMeta,
   type DataSplit,
   type FitOptions,
   type LabelledBatch,
 } from '../src/index.js';
+import { movingBars } from './support/moving-bars.js';
 
 const SEGMENTS = 2;
 const FRAMES = 8;

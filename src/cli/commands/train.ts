@@ -2,57 +2,39 @@
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { defaultParamsYaml, readParamsFile, validateParams, type TrainParams } from '../../train/params.js';
+import {
+  DEFAULT_PARAMS,
+  defaultParamsYaml,
+  readParamsFile,
+  TrainParamsSchema,
+  validateParams,
+  type TrainParams,
+} from '../../train/params.js';
+import { schemaFlags } from '../schema-flags.js';
 import { trainFromParams } from '../../train/run.js';
 import { evaluateFolder } from '../../train/evaluate.js';
 import { reportFromRun, writeReport } from '../../train/report.js';
 import { readCheckpointMeta } from '../../train/checkpoint.js';
-import { finiteNumber, numberList, percent, positiveInt } from '../options.js';
+import { percent, positiveInt } from '../options.js';
 import { downloadBars, epochTime, stderrBar } from '../progress.js';
 
-/** Flag name -> parameter name (flags override the file). */
-const FLAGS: [string, keyof TrainParams, string, ((v: string) => unknown)?][] = [
-  ['--data <dir>', 'data', 'dataset folder (data/<class>/<video>)'],
-  ['--out <dir>', 'out', 'output folder (checkpoints, log, report)'],
-  ['--train-list <file>', 'trainList', 'UCF101-style train list, instead of a random split'],
-  ['--test-list <file>', 'testList', 'UCF101-style test list, used for validation'],
-  [
-    '--classes <a,b,...>',
-    'classes',
-    'class folders to train on, in this order (default: all)',
-    (v: string) => v.split(',').map((c) => c.trim()),
-  ],
-  ['--stream <rgb|flow>', 'stream', 'input stream'],
-  ['--backbone <name|path>', 'backbone', "I3D weights: zoo name, path, or 'random'"],
-  ['--width <x>', 'width', 'I3D channel multiplier (1 = official)', finiteNumber('--width')],
-  ['--segments <n>', 'segments', 'segments per video', positiveInt('--segments')],
-  ['--frames <n>', 'frames', 'frames per segment', positiveInt('--frames')],
-  ['--size <px>', 'size', 'crop size', positiveInt('--size')],
-  ['--resize <px>', 'resize', 'shorter side before cropping', positiveInt('--resize')],
-  ['--fps <n>', 'fps', 'frame rate of sampling', finiteNumber('--fps')],
-  ['--lstm <a,b>', 'lstm', 'LSTM sizes', numberList('--lstm', 2)],
-  ['--dropout <p>', 'dropout', 'dropout before the dense layer', finiteNumber('--dropout')],
-  ['--bn-momentum <x>', 'bnMomentum', 'batch-norm statistics update of a new backbone', finiteNumber('--bn-momentum')],
-  ['--views <n>', 'views', 'with --freeze: views cached per training video (1: centre crop)', positiveInt('--views')],
-  ['--batch <n>', 'batch', 'videos per batch', positiveInt('--batch')],
-  ['--epochs <n>', 'epochs', 'epochs', positiveInt('--epochs')],
-  ['--lr <a,b,c>', 'lr', 'learning rates: initial, reduced, final', numberList('--lr', 3)],
-  ['--lr-epochs <a,b>', 'lrEpochs', 'last epoch of the initial and of the reduced rate', numberList('--lr-epochs', 2)],
-  ['--momentum <x>', 'momentum', 'SGD momentum', finiteNumber('--momentum')],
-  ['--weight-decay <x>', 'weightDecay', 'L2 weight decay', finiteNumber('--weight-decay')],
-  ['--validation-split <x>', 'validationSplit', 'share held out per class', finiteNumber('--validation-split')],
-  ['--seed <n>', 'seed', 'random seed', finiteNumber('--seed')],
-  ['--workers <n>', 'workers', 'decoding workers', positiveInt('--workers')],
-  ['--frame-cache <mb>', 'frameCacheMB', 'MB of decoded videos kept in memory per worker (0: off)', finiteNumber('--frame-cache')],
-];
+/** One flag per field of the parameters schema (flags override the file); names or placeholders that read better. */
+export const TRAIN_FLAGS = schemaFlags(TrainParamsSchema, DEFAULT_PARAMS, {
+  data: { value: '<dir>' },
+  out: { value: '<dir>' },
+  trainList: { value: '<file>' },
+  testList: { value: '<file>' },
+  backbone: { value: '<name|path>' },
+  featureCache: { value: '<dir>' },
+  size: { value: '<px>' },
+  resize: { value: '<px>' },
+  frameCacheMB: { flag: 'frame-cache', value: '<mb>' },
+});
 
 /** The effective parameters: defaults <- config file <- flags. */
 export function paramsFromCli(o: Record<string, unknown>): TrainParams {
   const raw: Record<string, unknown> = o.config ? readParamsFile(String(o.config)) : {};
-  for (const [, key] of FLAGS) if (o[key] !== undefined) raw[key] = o[key];
-  if (o.freeze !== undefined) raw.freeze = o.freeze;
-  if (o.featureCache !== undefined) raw.featureCache = o.featureCache;
-  if (o.flip === false) raw.flip = false;
+  Object.assign(raw, TRAIN_FLAGS.given(o));
   const source = o.config ? `${String(o.config)} (with command-line overrides)` : 'the command line';
   if (raw.data === undefined || raw.out === undefined) {
     const missing = ['data', 'out'].filter((k) => raw[k] === undefined);
@@ -80,15 +62,8 @@ export function registerTrain(program: Command): void {
     .command('train')
     .description("train an I3D-LSTM on a folder of videos (data/<class>/<video>) with the seed's recipe")
     .option('--config <file>', 'parameters file (.yaml or .json; see i3d init)');
-  for (const [flag, , help, parse] of FLAGS) {
-    if (parse) train.option(flag, help, parse);
-    else train.option(flag, help);
-  }
+  for (const option of TRAIN_FLAGS.options) train.addOption(option);
   train
-    .option('--freeze', 'freeze the backbone (weights and batch-norm statistics); its features are computed once, into a cache')
-    .option('--feature-cache <dir>', 'with --freeze: the feature cache folder (default <out>/features; see i3d extract)')
-    .option('--no-feature-cache', 'with --freeze: decode the videos and run the backbone every epoch instead')
-    .option('--no-flip', 'no random horizontal flips (when left/right matters)')
     .option('--resume', 'continue from <out>/last (weights, momentum, epoch, schedule, best metric)')
     .option('--json', 'print the result as JSON')
     .action(async (o: Record<string, unknown>) => {

@@ -1,10 +1,10 @@
 // One optimisation step and one evaluation pass, each freeing its temporaries.
-import * as F from '../nn/functional.js';
-import type { Module } from '../nn/module.js';
-import type { SGD } from '../optim/sgd.js';
-import { noGrad, scope } from '../tensor/context.js';
-import * as ops from '../tensor/ops.js';
-import type { Tensor } from '../tensor/tensor.js';
+import * as F from '../../src/nn/functional.js';
+import type { Module } from '../../src/nn/module.js';
+import type { SGD } from '../../src/optim/sgd.js';
+import { noGrad, scope } from '../../src/tensor/context.js';
+import * as ops from '../../src/tensor/ops.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
 
 export interface Classifier extends Module {
   forward(x: Tensor): Tensor;

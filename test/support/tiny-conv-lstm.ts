@@ -1,7 +1,7 @@
 // A CPU-sized conv3d + LSTM classifier: the shape of I3D-LSTM in miniature (used for smoke runs and tests).
-import { BatchNorm3d, Conv3d, Linear, LSTM } from '../nn/layers.js';
-import { Module } from '../nn/module.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { BatchNorm3d, Conv3d, Linear, LSTM } from '../../src/nn/layers.js';
+import { Module } from '../../src/nn/module.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
 
 export interface TinyConvLstmOptions {
   classes: number;

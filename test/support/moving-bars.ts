@@ -1,8 +1,8 @@
 // Generated clips where only motion tells the class: a bright bar drifting left or right over noise.
 // Every single frame has the same distribution in both classes.
-import { tensor, type Tensor } from '../tensor/tensor.js';
-import * as v from '../tensor/validate.js';
-import { mulberry32 } from '../core/rng.js';
+import { tensor, type Tensor } from '../../src/tensor/tensor.js';
+import * as v from '../../src/tensor/validate.js';
+import { mulberry32 } from '../../src/core/rng.js';
 
 export interface MovingBarsOptions {
   count: number;
