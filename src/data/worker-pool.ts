@@ -242,10 +242,13 @@ export class WorkerPool<T, R> {
     const held = [...this.#running.values()].filter((r) => r.at === i).map((r) => r.job);
     for (const job of held) {
       this.#running.delete(job.id);
+      // The tasks it ran at the same time: any of them may have killed it.
+      const others = held.filter((o) => o !== job).map((o) => o.label);
+      const also = others.length ? ` while it also ran ${others.join(', ')}` : '';
       job.reject(
         new I3DError(
           'I3D_WORKER_CRASHED',
-          `${job.label}: the ${this.#o.name} thread running it died (${why}); this task failed, a new thread takes the next ones`,
+          `${job.label}: the ${this.#o.name} thread running it died (${why})${also}; this task failed, a new thread takes the next ones`,
           death ? { cause: death } : undefined,
         ),
       );
