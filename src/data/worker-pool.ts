@@ -177,7 +177,7 @@ export class WorkerPool<T, R> {
   }
 
   #closedError(label: string): I3DError {
-    return new I3DError('I3D_POOL_CLOSED', `${label}: not loaded, the ${this.#o.name} pool was closed first`);
+    return new I3DError('I3D_POOL_CLOSED', `${label}: not finished, the ${this.#o.name} pool was closed first`);
   }
 
   #spawn(i: number): Worker {
