@@ -54,7 +54,10 @@ export interface GeneratorOptions {
 
 type Loaded = { ok: true; data: Float32Array; shape: number[]; totalFrames: number } | { ok: false; error: Error };
 
-/** Thrown for bugs and bad options (not for unreadable videos, which are skipped). */
+/**
+ * Thrown for bugs and bad options, and a worker thread that died (I3D_WORKER_CRASHED: the epoch ends with it; the pool
+ * goes on with a new thread); not for unreadable videos, which are skipped.
+ */
 function isSkippable(e: Error): boolean {
   return e instanceof VideoError;
 }
