@@ -7,13 +7,14 @@ import { after, afterEach, test } from 'node:test';
 import { BatchGenerator, type Batch } from '../src/data/generator.js';
 import type { Sample } from '../src/data/dataset.js';
 import { loadClip } from '../src/video/clip.js';
-import { stats } from './fixtures/fake-flow-loader.js';
+import { fakeFlowSource, stats } from './fixtures/fake-flow-loader.js';
 import { ASL, assertNoFfmpegLeft, tempDir } from './video-fixtures.js';
 
 const tmp = tempDir('i3d-gen-');
 after(tmp.remove);
 afterEach(assertNoFfmpegLeft);
-const FAKE = new URL('./fixtures/fake-flow-loader.js', import.meta.url).href;
+// The fake flow source, in this thread and in worker threads.
+const FAKE = { stream: 'flow', source: fakeFlowSource, workerModule: new URL('./fixtures/fake-clip-worker.js', import.meta.url) } as const;
 
 async function collect(g: BatchGenerator, epoch: number): Promise<Batch[]> {
   const out: Batch[] = [];
@@ -98,7 +99,7 @@ test('real videos through worker threads: the same batches with 2 workers or non
 
 test('flips mirror the clip and negate the flow x channel; reproducible under a seed', async () => {
   const samples = fakeSamples(24);
-  const opts = { samples, classes: 3, batchSize: 4, clip: { frames: 2 }, seed: 3, stream: 'flow' as const, loaderModule: FAKE };
+  const opts = { samples, classes: 3, batchSize: 4, clip: { frames: 2 }, seed: 3, ...FAKE };
   const plain = new BatchGenerator({ ...opts, flip: false, workers: 0 });
   const flipped = new BatchGenerator({ ...opts, workers: 2 });
   const again = new BatchGenerator({ ...opts, workers: 1 });
@@ -143,7 +144,7 @@ test('bounded read-ahead: while the consumer holds a batch, at most prefetch mor
     prefetch: 2,
     clip: { frames: 2 },
     workers: 0,
-    loaderModule: FAKE,
+    ...FAKE,
   });
   stats.started = 0;
   const it = g.epoch(0);
@@ -163,7 +164,7 @@ test('an unreadable video is skipped, a bug is not: it ends the epoch with its e
     batchSize: 2,
     clip: { frames: 2 },
     workers: 1,
-    loaderModule: FAKE,
+    ...FAKE,
     onSkip: (p) => skipped.push(p),
   });
   const batches = await collect(g, 0);
@@ -181,7 +182,7 @@ test('an unreadable video is skipped, a bug is not: it ends the epoch with its e
     batchSize: 2,
     clip: { frames: 2 },
     workers: 1,
-    loaderModule: FAKE,
+    ...FAKE,
     training: false,
   });
   await assert.rejects(collect(h, 0), /a bug while loading bug\.avi/);

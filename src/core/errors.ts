@@ -28,6 +28,7 @@ export const ERRORS = {
   I3D_CACHE_CORRUPT: e('input', 500, 'a cache entry does not read back (it is recomputed)'),
   // worker pools (data layer)
   I3D_WORKER_CRASHED: e('internal', 500, 'a worker thread died; its task failed and the worker was replaced'),
+  I3D_POOL_CLOSED: e('internal', 503, 'a worker pool was closed while tasks were pending; they did not run to the end'),
   // distributed training (distributed/)
   I3D_DIST_CONFIG: e('usage', 400, 'the RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT environment or options are wrong'),
   I3D_DIST_TIMEOUT: e('resource', 504, 'a collective did not complete within --dist-timeout'),

@@ -2,11 +2,10 @@
 // flip that negates the flow's x channel, temporal jitter), decoding and preprocessing in worker threads that
 // prefetch ahead of the model, deterministic under a seed, bounded memory; unreadable videos are reported once
 // with their reason and skipped, never ending an epoch.
-import { Worker } from 'node:worker_threads';
-import { loadClip, type ClipOptions } from '../video/clip.js';
-import { VideoError, type VideoErrorCode } from '../video/errors.js';
-import { flipHorizontal } from '../video/transforms.js';
-import type { ClipResult, ClipTask } from './clip-worker.js';
+import type { ClipOptions } from '../video/clip.js';
+import { VideoError } from '../video/errors.js';
+import type { ClipSource } from '../video/stream-clip.js';
+import { ClipPool } from './clip-pool.js';
 import type { Sample } from './dataset.js';
 import { deriveSeed, mulberry32, shuffle } from '../core/rng.js';
 
@@ -43,123 +42,33 @@ export interface GeneratorOptions {
   workers?: number;
   /** Batches prepared ahead of the consumer (default 2). Memory holds at most (prefetch + 1) batches of clips. */
   prefetch?: number;
-  /** Module whose `loadClip(path, options)` loads a clip (default: ../video/clip.js). For the flow stream. */
-  loaderModule?: string;
+  /**
+   * A clip source other than the stream's (tests), for `stream`; with workers, `workerModule` must serve it (a module
+   * calling serveClipTasks from clip-pool.ts).
+   */
+  source?: ClipSource;
+  workerModule?: URL;
   /** Called once per unreadable video (default: a warning on stderr). */
   onSkip?: (path: string, error: Error) => void;
 }
 
 type Loaded = { ok: true; data: Float32Array; shape: number[]; totalFrames: number } | { ok: false; error: Error };
 
-function reviveError(e: { name: string; message: string; code?: string; file?: string }): Error {
-  if (e.name === 'VideoError' && e.code && e.file !== undefined) {
-    const v = new VideoError(e.code as VideoErrorCode, e.file, '');
-    v.message = e.message;
-    return v;
-  }
-  const err = new Error(e.message);
-  err.name = e.name;
-  return err;
-}
-
 /**
- * A fixed pool of worker threads running clip tasks, two at a time per worker so that one clip's ffmpeg decode
- * overlaps the other's resizing in the thread. Each video goes to the same worker every time (by its path), so that
- * each worker's decoded-video cache (frameCacheMB) holds its own share of the videos instead of all of them: every
- * video is decoded once, not once per worker. A worker with nothing of its own to do takes another's waiting task.
+ * Thrown for bugs and bad options, and a worker thread that died (I3D_WORKER_CRASHED: the epoch ends with it; the pool
+ * goes on with a new thread); not for unreadable videos, which are skipped.
  */
-class Pool {
-  static readonly SLOTS = 2;
-  readonly #workers: Worker[] = [];
-  /** Free slots per worker. */
-  readonly #free: number[] = [];
-  /** Tasks waiting, per worker. */
-  readonly #queues: { task: ClipTask; resolve: (r: Loaded) => void }[][] = [];
-  readonly #waiting = new Map<number, { resolve: (r: Loaded) => void; worker: number }>();
-  #failed: Error | null = null;
-
-  constructor(n: number, loaderModule: string) {
-    for (let i = 0; i < n; i++) {
-      const w = new Worker(new URL('./clip-worker.js', import.meta.url), { workerData: { loaderModule } });
-      w.on('message', (r: ClipResult) => {
-        const job = this.#waiting.get(r.id);
-        if (!job) return;
-        this.#waiting.delete(r.id);
-        job.resolve(
-          'error' in r
-            ? { ok: false, error: reviveError(r.error) }
-            : { ok: true, data: r.data, shape: r.shape, totalFrames: r.totalFrames },
-        );
-        this.#release(i);
-      });
-      w.on('error', (e) => this.#fail(e));
-      w.unref();
-      this.#workers.push(w);
-      this.#free.push(Pool.SLOTS);
-      this.#queues.push([]);
-    }
-  }
-
-  #fail(e: Error): void {
-    this.#failed = e;
-    for (const [, job] of this.#waiting) job.resolve({ ok: false, error: e });
-    this.#waiting.clear();
-    for (const q of this.#queues) for (const t of q.splice(0)) t.resolve({ ok: false, error: e });
-  }
-
-  /** The worker a video belongs to (FNV-1a of its path). */
-  #home(path: string): number {
-    let h = 0x811c9dc5;
-    for (let k = 0; k < path.length; k++) h = Math.imul(h ^ path.charCodeAt(k), 0x01000193);
-    return (h >>> 0) % this.#workers.length;
-  }
-
-  #release(i: number): void {
-    const longest = this.#queues.reduce((best, q, j) => (q.length > this.#queues[best]!.length ? j : best), i);
-    const next = this.#queues[i]!.shift() ?? this.#queues[longest]!.shift();
-    if (next) return this.#send(i, next.task, next.resolve, false);
-    this.#free[i]!++;
-    // A worker with nothing to do does not keep the process alive; a busy one does (its result is awaited).
-    if (this.#free[i] === Pool.SLOTS) this.#workers[i]!.unref();
-  }
-
-  #send(i: number, task: ClipTask, resolve: (r: Loaded) => void, takeSlot = true): void {
-    if (takeSlot) this.#free[i]!--;
-    this.#waiting.set(task.id, { resolve, worker: i });
-    this.#workers[i]!.ref();
-    this.#workers[i]!.postMessage(task);
-  }
-
-  run(task: ClipTask): Promise<Loaded> {
-    if (this.#failed) return Promise.resolve({ ok: false, error: this.#failed });
-    return new Promise((resolve) => {
-      const home = this.#home(task.path);
-      // Its own worker when it has a free slot, else a worker with nothing at all to do, else its own worker's queue.
-      const i = this.#free[home]! > 0 ? home : this.#free.findIndex((f) => f === Pool.SLOTS);
-      if (i >= 0) this.#send(i, task, resolve);
-      else this.#queues[home]!.push({ task, resolve });
-    });
-  }
-
-  async close(): Promise<void> {
-    await Promise.all(this.#workers.map((w) => w.terminate()));
-  }
-}
-
-/** Thrown for bugs and bad options (not for unreadable videos, which are skipped). */
 function isSkippable(e: Error): boolean {
   return e instanceof VideoError;
 }
 
 export class BatchGenerator {
-  readonly #o: Required<Omit<GeneratorOptions, 'onSkip' | 'loaderModule'>> & Pick<GeneratorOptions, 'onSkip'>;
-  readonly #pool: Pool | null;
-  readonly #loaderModule: string;
+  readonly #o: Required<Omit<GeneratorOptions, 'onSkip' | 'source' | 'workerModule'>> & Pick<GeneratorOptions, 'onSkip'>;
+  readonly #clips: ClipPool;
   /** Unreadable videos and why, filled as they are met (each reported once, then left out of later epochs). */
   readonly skipped = new Map<string, Error>();
   /** Frame counts learnt while loading, so later epochs skip the counting pass. */
   readonly #frames = new Map<string, number>();
-  #nextId = 0;
   #closed = false;
 
   constructor(o: GeneratorOptions) {
@@ -189,8 +98,12 @@ export class BatchGenerator {
       prefetch,
       onSkip: o.onSkip,
     };
-    this.#loaderModule = o.loaderModule ?? new URL('../video/clip.js', import.meta.url).href;
-    this.#pool = workers > 0 ? new Pool(workers, this.#loaderModule) : null;
+    this.#clips = new ClipPool({
+      stream: this.#o.stream,
+      workers,
+      ...(o.source && { source: o.source }),
+      ...(o.workerModule && { workerModule: o.workerModule }),
+    });
   }
 
   /** Batches per epoch (the last one may be smaller; fewer when videos are skipped). */
@@ -199,7 +112,7 @@ export class BatchGenerator {
   }
 
   /** The task for sample `i` in `epoch`: its augmentation comes from (seed, epoch, i), whichever worker runs it. */
-  #task(epoch: number, i: number): ClipTask {
+  #task(epoch: number, i: number): { path: string; options: ClipOptions; flip: boolean } {
     const o = this.#o;
     const s = o.samples[i]!;
     const seed = deriveSeed(o.seed, epoch, i);
@@ -212,21 +125,15 @@ export class BatchGenerator {
       seed,
       ...(total !== undefined && { totalFrames: total }),
     };
-    return { id: this.#nextId++, path: s.path, options, flip, negateX: o.stream === 'flow' };
+    return { path: s.path, options, flip };
   }
 
-  async #load(task: ClipTask): Promise<Loaded> {
-    if (this.#pool) return this.#pool.run(task);
-    try {
-      const { loadClip: load } = this.#loaderModule.endsWith('/video/clip.js')
-        ? { loadClip }
-        : ((await import(this.#loaderModule)) as { loadClip: typeof loadClip });
-      const c = await load(task.path, task.options);
-      if (task.flip) flipHorizontal(c.data, c.shape[c.shape.length - 2]!, c.shape[c.shape.length - 1]!, task.negateX);
-      return { ok: true, data: c.data, shape: c.shape, totalFrames: c.totalFrames };
-    } catch (e) {
-      return { ok: false, error: e as Error };
-    }
+  /** Loads in the clip pool; never rejects (the error is in the result). */
+  #load(t: { path: string; options: ClipOptions; flip: boolean }): Promise<Loaded> {
+    return this.#clips.load(t.path, t.options, t.flip).then(
+      (c): Loaded => ({ ok: true, data: c.data, shape: c.shape, totalFrames: c.totalFrames }),
+      (e: unknown): Loaded => ({ ok: false, error: e as Error }),
+    );
   }
 
   /** The sample order of an epoch: shuffled with (seed, epoch) in training, as given otherwise. */
@@ -306,6 +213,6 @@ export class BatchGenerator {
   /** Stops the worker threads. */
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#pool?.close();
+    await this.#clips.close();
   }
 }

@@ -15,8 +15,7 @@ import { loadBackbone } from '../weights/backbone.js';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
-import { Worker } from 'node:worker_threads';
-import type { ClipResult, ClipTask } from '../data/clip-worker.js';
+import { ClipPool } from '../data/clip-pool.js';
 import { scanFolder, type Sample } from '../data/dataset.js';
 import { chooseEngine, type FusedI3D } from '../inference/i3d-plan.js';
 import { deriveSeed, mulberry32 } from '../core/rng.js';
@@ -26,9 +25,7 @@ import { manualSeed } from '../tensor/runtime.js';
 import { noGrad, scope } from '../tensor/context.js';
 import { tensor } from '../tensor/tensor.js';
 import type { ClipOptions } from '../video/clip.js';
-import { clipLoaderModule, loadStreamClip } from '../video/stream-clip.js';
 import { VideoError } from '../video/errors.js';
-import { flipHorizontal } from '../video/transforms.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import type { FetchOptions } from '../weights/zoo.js';
 
@@ -235,58 +232,6 @@ function resolveInputs(input: FeatureInput): { videos: Video[]; classes?: string
 
 type Loaded = { ok: true; data: Float32Array; shape: number[] } | { ok: false; error: Error };
 
-/** Worker threads running clip tasks (the batch generator's clip-worker.js); in this thread with 0 workers. */
-class Loader {
-  readonly #workers: Worker[] = [];
-  readonly #waiting = new Map<number, (r: Loaded) => void>();
-  #id = 0;
-
-  readonly #stream: Stream;
-
-  constructor(n: number, stream: Stream) {
-    this.#stream = stream;
-    const loaderModule = clipLoaderModule(stream) ?? new URL('../video/clip.js', import.meta.url).href;
-    for (let i = 0; i < n; i++) {
-      const w = new Worker(new URL('../data/clip-worker.js', import.meta.url), { workerData: { loaderModule } });
-      w.on('message', (r: ClipResult) => {
-        const done = this.#waiting.get(r.id);
-        this.#waiting.delete(r.id);
-        if ('error' in r) {
-          const e = new Error(r.error.message);
-          e.name = r.error.name;
-          done?.({ ok: false, error: e });
-        } else done?.({ ok: true, data: r.data, shape: r.shape });
-      });
-      w.on('error', (e) => {
-        for (const [, done] of this.#waiting) done({ ok: false, error: e });
-        this.#waiting.clear();
-      });
-      this.#workers.push(w);
-    }
-  }
-
-  /** Loads a clip; `slot` picks the worker (the views of one video go to one worker, for its frame cache). */
-  load(path: string, options: ClipOptions, flip: boolean, slot: number): Promise<Loaded> {
-    if (!this.#workers.length)
-      return loadStreamClip(this.#stream, path, options).then(
-        (c) => {
-          if (flip) flipHorizontal(c.data, c.shape[c.shape.length - 2]!, c.shape[c.shape.length - 1]!, this.#stream === 'flow');
-          return { ok: true, data: c.data, shape: c.shape } as Loaded;
-        },
-        (e: unknown) => ({ ok: false, error: e as Error }),
-      );
-    const task: ClipTask = { id: this.#id++, path, options, flip, negateX: this.#stream === 'flow' };
-    return new Promise((res) => {
-      this.#waiting.set(task.id, res);
-      this.#workers[slot % this.#workers.length]!.postMessage(task);
-    });
-  }
-
-  async close(): Promise<void> {
-    await Promise.all(this.#workers.map((w) => w.terminate()));
-  }
-}
-
 /** Loads the backbone for a spec (seeded for 'random'); the caller disposes it. */
 async function backboneFor(spec: string, stream: Stream, width: number, seed: number, fetch: FetchOptions): Promise<I3D> {
   // Imported here: run.ts imports this module.
@@ -425,17 +370,23 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
       const s = deriveSeed(seed, parseInt(sha.slice(0, 8), 16), parseInt(sha.slice(8, 16), 16), view);
       return { options: { ...base, crop: 'random', jitter: true, seed: s }, flip: flip && mulberry32(deriveSeed(s, 3))() < 0.5 };
     };
-    const loader = new Loader(unique.length ? Math.min(workers, unique.length) : 0, backbone.stream);
+    // Decoding in worker threads (each video's views in one worker, for its frame cache), or here with 0 workers.
+    const loader = new ClipPool({ stream: backbone.stream, workers: unique.length ? Math.min(workers, unique.length) : 0 });
+    const load = (path: string, options: ClipOptions, flipped: boolean): Promise<Loaded> =>
+      loader.load(path, options, flipped).then(
+        (c): Loaded => ({ ok: true, data: c.data, shape: c.shape }),
+        (e: unknown): Loaded => ({ ok: false, error: e as Error }),
+      );
     try {
       const loadChunk = (k: number) =>
-        unique.slice(k * batch, (k + 1) * batch).map((same, j) => {
+        unique.slice(k * batch, (k + 1) * batch).map((same) => {
           const { v, entry } = same[0]!;
           return {
             same,
             clips: Promise.all(
               Array.from({ length: views }, (_, view) => {
                 const c = clipOptions(entry.sha256, view);
-                return loader.load(v.source, c.options, c.flip, k * batch + j);
+                return load(v.source, c.options, c.flip);
               }),
             ),
           };

@@ -5,7 +5,7 @@ import { scanFolder, type Sample } from '../data/dataset.js';
 import { topK, type Prediction } from '../inference/classify.js';
 import { noGrad, scope } from '../tensor/context.js';
 import { tensor } from '../tensor/tensor.js';
-import { clipLoaderModule, loadStreamClip } from '../video/stream-clip.js';
+import { loadStreamClip } from '../video/stream-clip.js';
 import { segmentIndices } from '../video/sample.js';
 import { classificationMetrics, type ClassificationMetrics } from './metrics.js';
 import { fuseBackbone } from '../inference/i3d-plan.js';
@@ -37,14 +37,12 @@ async function logitsByPath(
 ): Promise<{ logits: Map<string, number[]>; skipped: string[]; description: I3DLSTMDescription; dir: string }> {
   const { model, description: d, dir } = loadTrainedModel(modelDir);
   const batch = o.batch ?? 4;
-  const loader = clipLoaderModule(d.stream);
   const gen = new BatchGenerator({
     samples,
     classes: d.classes,
     batchSize: batch,
     clip: { ...d.clip },
     stream: d.stream,
-    ...(loader ? { loaderModule: loader } : {}),
     training: false,
     workers: o.workers ?? 2,
     ...(o.onSkip ? { onSkip: o.onSkip } : {}),

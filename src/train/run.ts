@@ -3,7 +3,6 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatchGenerator, type Batch } from '../data/generator.js';
 import { readSplitList, scanFolder, stratifiedSplit, writeClassIndex, type Dataset, type Sample } from '../data/dataset.js';
-import { clipLoaderModule } from '../video/stream-clip.js';
 import { I3DLSTM } from '../models/i3d-lstm.js';
 import { manualSeed } from '../tensor/runtime.js';
 import { loadBackbone } from '../weights/backbone.js';
@@ -82,9 +81,7 @@ export async function trainFromParams(p: TrainParams, o: TrainRunOptions = {}): 
   writeClassIndex(join(p.out, 'classes.txt'), classes);
   writeJsonAtomic(join(p.out, 'params.json'), p);
   const clip = { frames: p.frames, segments: p.segments, size: p.size, resize: p.resize, fps: p.fps, frameCache: p.frameCacheMB * 2 ** 20 };
-  const loader = clipLoaderModule(p.stream);
   const common = {
-    ...(loader ? { loaderModule: loader } : {}),
     classes: classes.length,
     batchSize: p.batch,
     clip,

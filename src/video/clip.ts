@@ -6,7 +6,7 @@ import { countFrames, decodeFrames } from './decode.js';
 import { frameCacheKey, getCachedVideo, putCachedVideo } from './frame-cache.js';
 import { VideoError } from './errors.js';
 import { probeVideo, type Limits, type VideoInfo } from './probe.js';
-import { segmentIndices, windowIndices, sampleIndices } from './sample.js';
+import { clipIndices, type ClipSampling } from './sample.js';
 import { cropOffset, flipHorizontal, Resizer, shorterSide, type CropMode } from './transforms.js';
 
 export interface ClipOptions extends Limits {
@@ -78,10 +78,9 @@ export async function loadClip(file: string, o: ClipOptions): Promise<Clip> {
   const temporal = o.temporal ?? 'window';
   if (temporal === 'spread' && S) throw new RangeError(`loadClip: temporal 'spread' takes no segments`);
   const seed = o.seed ?? 0;
-  // Independent streams for space and time, so one choice does not shift the other.
+  // Independent streams for space and time (clipIndices: deriveSeed(seed, 2)), so one choice does not shift the other.
   const spaceRng: Rng = mulberry32(deriveSeed(seed, 1));
-  const timeRng: Rng = mulberry32(deriveSeed(seed, 2));
-  const jitter = o.jitter ?? cropMode === 'random';
+  const sampling: ClipSampling = { frames: all ? 'all' : T, segments: S, temporal, jitter: o.jitter ?? cropMode === 'random', seed };
 
   const budget = o.frameCache ?? 0;
   let key: string | null = null;
@@ -114,15 +113,7 @@ export async function loadClip(file: string, o: ClipOptions): Promise<Clip> {
     const frames = cached.frames;
     total = frames.length;
     if (!total) throw new VideoError('NO_FRAMES', file, 'the video stream decodes to no frames');
-    if (all) indices = frames.map((_, i) => i);
-    else {
-      const so = { mode: jitter ? 'random' : 'even', rng: timeRng } as const;
-      indices = S
-        ? segmentIndices(total, S, T, so).flat()
-        : temporal === 'spread'
-          ? sampleIndices(total, T, so)
-          : windowIndices(total, T, so);
-    }
+    indices = clipIndices(total, sampling);
     data = new Float32Array(indices.length * frameLen);
     indices.forEach((f, k) => resizer.run(frames[f]!, data, k * frameLen, 2 / 255, -1));
   } else if (all) {
@@ -134,13 +125,7 @@ export async function loadClip(file: string, o: ClipOptions): Promise<Clip> {
     indices = parts.map((_, i) => i);
   } else {
     total = o.totalFrames ?? (await countFrames(file, decodeOpts));
-    const mode = jitter ? 'random' : 'even';
-    const so = { mode, rng: timeRng } as const;
-    indices = S
-      ? segmentIndices(total, S, T, so).flat()
-      : temporal === 'spread'
-        ? sampleIndices(total, T, so)
-        : windowIndices(total, T, so);
+    indices = clipIndices(total, sampling);
     const wanted = new Map<number, number[]>();
     indices.forEach((v, k) => wanted.set(v, [...(wanted.get(v) ?? []), k]));
     const last = Math.max(...indices);

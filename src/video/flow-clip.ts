@@ -7,7 +7,7 @@ import type { Clip, ClipOptions } from './clip.js';
 import { decodeFrames } from './decode.js';
 import { VideoError } from './errors.js';
 import { videoFlow } from './flow-video.js';
-import { segmentIndices, sampleIndices, windowIndices } from './sample.js';
+import { clipIndices } from './sample.js';
 import { cropOffset, flipHorizontal } from './transforms.js';
 
 export async function loadClip(file: string, o: ClipOptions): Promise<Clip> {
@@ -16,8 +16,6 @@ export async function loadClip(file: string, o: ClipOptions): Promise<Clip> {
   const fps = o.fps ?? 25;
   const seed = o.seed ?? 0;
   const spaceRng = mulberry32(deriveSeed(seed, 1));
-  const timeRng = mulberry32(deriveSeed(seed, 2));
-  const jitter = o.jitter ?? o.crop === 'random';
   const sampling = { fps, shorterSide: resize, decoder: 'ffmpeg-bilinear' };
   const decode = () => decodeFrames(file, { fps, ...(resize ? { shorterSide: resize } : {}) });
   const { clip: whole } = await videoFlow(file, decode, { sampling, crop: 0 });
@@ -28,14 +26,7 @@ export async function loadClip(file: string, o: ClipOptions): Promise<Clip> {
   const S = o.segments ?? 0;
   const all = o.frames === 'all';
   const T = all ? n : (o.frames as number);
-  const so = { mode: jitter ? 'random' : 'even', rng: timeRng } as const;
-  const indices = all
-    ? Array.from({ length: n }, (_, i) => i)
-    : S
-      ? segmentIndices(n, S, T, so).flat()
-      : o.temporal === 'spread'
-        ? sampleIndices(n, T, so)
-        : windowIndices(n, T, so);
+  const indices = clipIndices(n, { ...o, jitter: o.jitter ?? o.crop === 'random' });
   const frameLen = size * size * 2;
   const data = new Float32Array(indices.length * frameLen);
   indices.forEach((f, k) => {

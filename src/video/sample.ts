@@ -14,7 +14,9 @@
 // shorter than its window takes the window centred on its part, moved inside the video (so windows overlap),
 // and loops only when the whole video is shorter than one window. `sampleIndices` with total < count also loops
 // (k mod total) rather than repeating each frame (which would be slow motion).
-import { randInt, type Rng } from '../core/rng.js';
+//
+// `clipIndices` picks among them from a clip's options; the RGB and the flow clip loaders both call it.
+import { deriveSeed, mulberry32, randInt, type Rng } from '../core/rng.js';
 
 export type SampleMode = 'even' | 'random';
 
@@ -73,4 +75,26 @@ export function segmentIndices(total: number, segments: number, framesPerSegment
     else start = Math.min(total - F, Math.max(0, a - Math.floor((F - len) / 2)));
     return Array.from({ length: F }, (_, j) => start + j);
   });
+}
+
+/** What a clip's frames are, as the clip loaders' options give it (see ClipOptions in clip.ts). */
+export interface ClipSampling {
+  /** Frames per clip (per segment with `segments`), or 'all': every frame, in order. */
+  frames: number | 'all';
+  /** Segments spread evenly over the video (`segmentIndices`). */
+  segments?: number;
+  /** 'window' (default: `windowIndices`) or 'spread' (`sampleIndices`); without segments. */
+  temporal?: 'window' | 'spread';
+  /** Random window starts (temporal jitter) instead of centred ones. */
+  jitter?: boolean;
+  /** Seed of the jitter (default 0); its own stream, deriveSeed(seed, 2), apart from the crop's. */
+  seed?: number;
+}
+
+/** The video frames (of `total`) behind each frame of a clip, in clip order (segments flattened). */
+export function clipIndices(total: number, o: ClipSampling): number[] {
+  if (o.frames === 'all') return Array.from({ length: total }, (_, i) => i);
+  const so: SampleOptions = { mode: o.jitter ? 'random' : 'even', rng: mulberry32(deriveSeed(o.seed ?? 0, 2)) };
+  if (o.segments) return segmentIndices(total, o.segments, o.frames, so).flat();
+  return o.temporal === 'spread' ? sampleIndices(total, o.frames, so) : windowIndices(total, o.frames, so);
 }
