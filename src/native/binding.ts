@@ -10,6 +10,17 @@ import { availableParallelism } from 'node:os';
 export type Handle = number & { readonly __brand: 'i3d.Handle' };
 
 /** What the native `facts()` call reports. */
+/** tvl1Flow's arguments: two gray frames, their size, params in NATIVE_TVL1_ORDER, then impl and isa. */
+export type Tvl1NativeArgs = [
+  prev: Uint8Array | Float32Array,
+  next: Uint8Array | Float32Array,
+  width: number,
+  height: number,
+  params: number[],
+  impl?: string,
+  isa?: string,
+];
+
 export interface NativeFacts {
   torchVersion: string;
   cudaAvailable: boolean;
@@ -51,24 +62,8 @@ export interface NativeBinding {
    * TV-L1 flow of two gray frames (both Uint8Array or both Float32Array in [0, 1]); params in NATIVE_TVL1_ORDER;
    * impl 'opencv' (default) or 'ours' (native/tvl1.cc), isa for 'ours' (auto: $I3D_FLOW_ISA, else the CPU's best).
    */
-  tvl1Flow(
-    prev: Uint8Array | Float32Array,
-    next: Uint8Array | Float32Array,
-    width: number,
-    height: number,
-    params: number[],
-    impl?: string,
-    isa?: string,
-  ): Float32Array;
-  tvl1FlowAsync(
-    prev: Uint8Array | Float32Array,
-    next: Uint8Array | Float32Array,
-    width: number,
-    height: number,
-    params: number[],
-    impl?: string,
-    isa?: string,
-  ): Promise<Float32Array>;
+  tvl1Flow(...args: Tvl1NativeArgs): Float32Array;
+  tvl1FlowAsync(...args: Tvl1NativeArgs): Promise<Float32Array>;
   setFlowThreads(n: number): void;
   flowFacts(): { opencvVersion: string; threads: number; parallelFramework: string; oursBestIsa: string };
   /** The ISA our TV-L1 uses for this request ('auto' reads $I3D_FLOW_ISA), capped by the CPU. */

@@ -4,7 +4,7 @@
 import { availableParallelism } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { PNG } from 'pngjs';
-import { native } from '../native/binding.js';
+import { native, type Tvl1NativeArgs } from '../native/binding.js';
 import { ArgumentError, fail, finite, int } from '../tensor/validate.js';
 
 /** A grayscale frame, row-major: 8-bit (0..255) or float32 in [0, 1] (OpenCV scales float frames by 255). */
@@ -180,6 +180,21 @@ function nativeParams(p: Tvl1Params): number[] {
   return NATIVE_ORDER.map((k) => p[k]);
 }
 
+/** The native call's arguments for one pair, checked (`where` names the call in errors). */
+function tvl1Args(
+  where: string,
+  prev: GrayFrame,
+  next: GrayFrame,
+  width: number,
+  height: number,
+  params: Partial<Tvl1Params>,
+  opts: FlowImplOptions,
+): Tvl1NativeArgs {
+  checkFrames(where, prev, next, width, height);
+  const p = tvl1Params(params, where);
+  return [prev, next, width, height, nativeParams(p), ...implArgs(where, p, opts)];
+}
+
 /**
  * TV-L1 optical flow from `prev` to `next` (gray, width x height, row-major), on this thread.
  * Returns height * width * 2 floats: per pixel (x, y) in pixels, such that next(p + flow(p)) ≈ prev(p).
@@ -192,9 +207,7 @@ export function tvl1Flow(
   params: Partial<Tvl1Params> = {},
   opts: FlowImplOptions = {},
 ): Float32Array {
-  checkFrames('tvl1Flow', prev, next, width, height);
-  const p = tvl1Params(params, 'tvl1Flow');
-  return native.tvl1Flow(prev, next, width, height, nativeParams(p), ...implArgs('tvl1Flow', p, opts));
+  return native.tvl1Flow(...tvl1Args('tvl1Flow', prev, next, width, height, params, opts));
 }
 
 /**
@@ -210,9 +223,7 @@ export function tvl1FlowAsync(
   opts: FlowImplOptions = {},
 ): Promise<Float32Array> {
   try {
-    checkFrames('tvl1FlowAsync', prev, next, width, height);
-    const p = tvl1Params(params, 'tvl1FlowAsync');
-    return native.tvl1FlowAsync(prev, next, width, height, nativeParams(p), ...implArgs('tvl1FlowAsync', p, opts));
+    return native.tvl1FlowAsync(...tvl1Args('tvl1FlowAsync', prev, next, width, height, params, opts));
   } catch (e) {
     return Promise.reject(e as Error);
   }

@@ -2,21 +2,13 @@
 // who only want features and for training a head on a frozen backbone (`i3d train --freeze` reads the same cache).
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { extractFeatures } from '../../features/extract.js';
+import { extractFeatures, type CacheKeyInfo } from '../../features/extract.js';
 import { flowImplOption, positiveInt } from '../options.js';
 import { downloadBars, stderrBar } from '../progress.js';
 
-interface ExtractCliOptions {
+/** The clip and backbone options are the cache key's fields (features/extract.ts). */
+interface ExtractCliOptions extends Omit<CacheKeyInfo, 'format' | 'augment'> {
   out: string;
-  backbone: string;
-  stream: 'rgb' | 'flow';
-  width: number;
-  segments: number;
-  frames: number;
-  size: number;
-  resize: number;
-  fps: number;
-  views: number;
   seed: number;
   flip: boolean;
   batch: number;
