@@ -1,6 +1,7 @@
 // Our own model format: one folder per model with `model.safetensors` (our parameter names) and `config.json`
 // (kind, stream, classes, labels, preprocessing). Saving writes each file atomically.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeJsonAtomic } from '../core/storage.js';
 import { join } from 'node:path';
 import { I3D, type Stream } from '../models/i3d.js';
 import type { Module } from '../nn/module.js';
@@ -65,9 +66,7 @@ export function saveModel(model: I3D, dir: string, o: { labels?: string[] } = {}
     preprocessing: defaultPreprocessing(model.stream),
   };
   writeSafetensors(join(dir, 'model.safetensors'), model.stateTensors(), { format: FORMAT, kind: 'i3d' });
-  const tmp = join(dir, `config.json.tmp-${process.pid}`);
-  writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`);
-  renameSync(tmp, join(dir, 'config.json'));
+  writeJsonAtomic(join(dir, 'config.json'), config);
   return config;
 }
 
