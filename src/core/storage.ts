@@ -14,14 +14,17 @@ import { I3DError } from './errors.js';
 
 export type Chunk = string | Uint8Array;
 
-/** A fresh temporary name beside `path`: `.<name>.<pid>.<random>.tmp` (hidden, unique per process and call). */
-export function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+/**
+ * A fresh temporary name beside `path`: `.<name>.<pid>.<random>.tmp` (hidden, unique per process and call), plus
+ * `ext` when a writer needs one (ffmpeg picks the container from it).
+ */
+export function tempPathFor(path: string, ext = ''): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp${ext}`);
 }
 
 /** Whether a file name is one of tempPathFor's (for clean-ups and tests). */
 export function isTempName(name: string): boolean {
-  return /^\..+\.\d+\.[0-9a-f]{12}\.tmp$/.test(name);
+  return /^\..+\.\d+\.[0-9a-f]{12}\.tmp(\.\w+)?$/.test(name);
 }
 
 /** fsync a folder, so that a rename or a new file in it is on disk. Where folders cannot be opened (Windows), a no-op. */
@@ -42,6 +45,15 @@ export function fsyncDir(dir: string): void {
 export function writeAll(fd: number, data: Chunk): void {
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
   for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, Math.min(bytes.length - off, 1 << 26));
+}
+
+/** Removes a temporary file, if there; never throws (the error being reported matters more). */
+function removeTemp(tmp: string): void {
+  try {
+    rmSync(tmp, { force: true });
+  } catch {
+    // e.g. ENOTDIR: the folder it would be in does not exist as a folder
+  }
 }
 
 /** The error of a failed write: an fs error becomes I3D_DISK naming the file; anything else is passed on. */
@@ -83,7 +95,7 @@ export function writeFileAtomicWith(path: string, write: (fd: number) => void, o
     publish(tmp, path);
   } catch (e) {
     if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
+    removeTemp(tmp);
     throw diskError(path, e);
   }
 }
@@ -116,7 +128,7 @@ export async function writeFileAtomicAsync(path: string, produce: (tmp: string) 
     await produce(tmp);
     publishFile(tmp, path);
   } catch (e) {
-    rmSync(tmp, { force: true });
+    removeTemp(tmp);
     throw diskError(path, e);
   }
 }
