@@ -93,12 +93,18 @@ test('a write that fails part-way (a thrown error, a real ENOSPC) leaves the pre
         }
       }),
     (e: unknown) =>
-      e instanceof I3DError && e.code === 'I3D_DISK' && e.exitCode === 5 && /model\.bin: cannot write \(ENOSPC: no space left/.test(e.message),
+      e instanceof I3DError &&
+      e.code === 'I3D_DISK' &&
+      e.exitCode === 5 &&
+      /model\.bin: cannot write \(ENOSPC: no space left/.test(e.message),
   );
   assert.equal(readFileSync(f, 'utf8'), 'the previous contents');
   // A folder that cannot be written (here: the target's folder is a file).
   writeFileSync(join(d, 'not-a-folder'), '');
-  assert.throws(() => writeFileAtomic(join(d, 'not-a-folder', 'x.json'), '{}'), (e: unknown) => e instanceof I3DError && e.code === 'I3D_DISK');
+  assert.throws(
+    () => writeFileAtomic(join(d, 'not-a-folder', 'x.json'), '{}'),
+    (e: unknown) => e instanceof I3DError && e.code === 'I3D_DISK',
+  );
   assert.deepEqual(leftovers(d), []);
 });
 
@@ -113,7 +119,18 @@ test('the cache key does not depend on key order; values do change it', () => {
   assert.throws(() => stableKey({ v: Number.NaN }), /NaN is not a finite number/);
   const video = sha256('video bytes');
   assert.equal(flowCacheKey(video, a), flowCacheKey(video, b));
-  const info: CacheKeyInfo = { format: 1, backbone: 'b', stream: 'rgb', width: 1, segments: 2, frames: 8, size: 32, resize: 40, fps: 25, views: 1 };
+  const info: CacheKeyInfo = {
+    format: 1,
+    backbone: 'b',
+    stream: 'rgb',
+    width: 1,
+    segments: 2,
+    frames: 8,
+    size: 32,
+    resize: 40,
+    fps: 25,
+    views: 1,
+  };
   const shuffled = Object.fromEntries(Object.entries(info).reverse()) as unknown as CacheKeyInfo;
   assert.equal(cacheKey(shuffled), cacheKey(info));
   assert.notEqual(cacheKey({ ...info, frames: 16 }), cacheKey(info));
@@ -125,7 +142,10 @@ test('one SHA-256 helper: bytes, strings and files agree; an unreadable file is 
   assert.equal(sha256('abc'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
   assert.equal(await sha256File(f), sha256(Buffer.from('abc')));
   assert.equal(await hashFile(f), sha256('abc'));
-  await assert.rejects(sha256File(join(dir, 'missing.bin')), (e: unknown) => e instanceof I3DError && /missing\.bin: cannot read the file/.test(e.message));
+  await assert.rejects(
+    sha256File(join(dir, 'missing.bin')),
+    (e: unknown) => e instanceof I3DError && /missing\.bin: cannot read the file/.test(e.message),
+  );
 });
 
 test('the lock: a live holder is refused and named, a dead holder is taken over, SIGINT releases it', async () => {
@@ -204,7 +224,10 @@ test('flow cache entries are safetensors with metadata; an old I3DFLOW entry is 
   // An old entry made for another key is not used.
   const other = flowCacheKey(sha256('video bytes'), { ...settings, params: { warps: 3 } });
   writeFileSync(join(d, `${other}.flow`), oldFlowFile(flow, { key: 'not-this-one' }));
-  const c = await cachedFlow(video, { ...settings, params: { warps: 3 }, dir: d }, async () => ({ data: new Float32Array([7, 7]), shape: [1, 1, 1, 2] }));
+  const c = await cachedFlow(video, { ...settings, params: { warps: 3 }, dir: d }, async () => ({
+    data: new Float32Array([7, 7]),
+    shape: [1, 1, 1, 2],
+  }));
   assert.equal(c.cached, false);
   assert.deepEqual((await readFlowFile(c.file, other))?.data, new Float32Array([7, 7]));
   assert.deepEqual(leftovers(d), []);
@@ -231,7 +254,11 @@ test('four processes filling the same flow cache entries at once: each entry com
     return JSON.parse(r.stdout.trim()) as Record<number, { cached: boolean; sha256: string; shape: number[] }>;
   });
   const computed = readFileSync(log, 'utf8').trim().split('\n');
-  assert.deepEqual(computed.map((l) => Number(l.split(' ')[0])).sort(), [0, 1, 2], `each entry computed exactly once: ${computed.join('; ')}`);
+  assert.deepEqual(
+    computed.map((l) => Number(l.split(' ')[0])).sort(),
+    [0, 1, 2],
+    `each entry computed exactly once: ${computed.join('; ')}`,
+  );
   const sha = sha256('the same video for everyone');
   for (let i = 0; i < N; i++) {
     const want = flowOf(i);

@@ -200,7 +200,10 @@ test('a training process killed mid-epoch (SIGKILL) and resumed ends with the sa
 
 test('a second i3d train into a folder in use stops at once with I3D_LOCKED; the lock goes at exit, on SIGINT or an error', async () => {
   const args = ['train', '--data', 'train', ...SMALL, ...SMALL2, '--out', 'busy'];
-  const first = spawn(process.execPath, [BIN, ...args, '--epochs', '50'], { cwd: dir, env: { ...process.env, I3D_CACHE_DIR: join(dir, 'cache') } });
+  const first = spawn(process.execPath, [BIN, ...args, '--epochs', '50'], {
+    cwd: dir,
+    env: { ...process.env, I3D_CACHE_DIR: join(dir, 'cache') },
+  });
   let stdout = '';
   const started = new Promise<void>((resolve) =>
     first.stdout.on('data', (d: Buffer) => {

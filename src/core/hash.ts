@@ -46,8 +46,7 @@ export function canonicalJson(v: unknown): string {
       .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
       .join(',')}}`;
   }
-  if (typeof v === 'number' && !Number.isFinite(v))
-    throw new I3DError('I3D_INVALID_ARGUMENT', `cache key: ${v} is not a finite number`);
+  if (typeof v === 'number' && !Number.isFinite(v)) throw new I3DError('I3D_INVALID_ARGUMENT', `cache key: ${v} is not a finite number`);
   if (typeof v === 'bigint' || typeof v === 'function' || typeof v === 'symbol' || v === undefined)
     throw new I3DError('I3D_INVALID_ARGUMENT', `cache key: a ${typeof v} cannot be part of a key`);
   return JSON.stringify(v);

@@ -112,7 +112,12 @@ function removeStale(path: string): void {
 export function tryLock(path: string, o: Pick<LockOptions, 'purpose'> = {}): Lock | { holder: LockHolder | null } {
   mkdirSync(dirname(path), { recursive: true });
   for (let attempt = 0; attempt < 3; attempt++) {
-    const holder: LockHolder = { pid: process.pid, host: hostname(), time: new Date().toISOString(), ...(o.purpose && { purpose: o.purpose }) };
+    const holder: LockHolder = {
+      pid: process.pid,
+      host: hostname(),
+      time: new Date().toISOString(),
+      ...(o.purpose && { purpose: o.purpose }),
+    };
     let fd: number;
     try {
       fd = openSync(path, 'wx');

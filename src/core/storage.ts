@@ -44,7 +44,7 @@ export function fsyncDir(dir: string): void {
 /** Writes all of `data` at the file position (writeSync may write less than asked). */
 export function writeAll(fd: number, data: Chunk): void {
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-  for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, Math.min(bytes.length - off, 1 << 26));
+  for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off, Math.min(bytes.length - off, 1 << 26));
 }
 
 /** Removes a temporary file, if there; never throws (the error being reported matters more). */
@@ -61,7 +61,13 @@ function diskError(path: string, e: unknown): unknown {
   const code = (e as NodeJS.ErrnoException).code;
   if (e instanceof I3DError || typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) return e;
   const why =
-    code === 'ENOSPC' ? 'no space left on the device' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (e as Error).message;
+    code === 'ENOSPC'
+      ? 'no space left on the device'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied'
+        : code === 'EROFS'
+          ? 'read-only file system'
+          : (e as Error).message;
   return new I3DError('I3D_DISK', `${path}: cannot write (${code}: ${why}); any previous ${basename(path)} is intact`, { cause: e });
 }
 

@@ -416,7 +416,10 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
         continue;
       }
       const known = memo.get(v.source);
-      const sha = known && known.size === st.size && known.mtimeMs === st.mtimeMs ? known.sha256 : await sha256File(v.source, 'to identify the video');
+      const sha =
+        known && known.size === st.size && known.mtimeMs === st.mtimeMs
+          ? known.sha256
+          : await sha256File(v.source, 'to identify the video');
       const entry: FeatureEntry = {
         path: v.path,
         source: v.source,

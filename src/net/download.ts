@@ -67,7 +67,11 @@ function totalSize(res: Response, offset: number): number | null {
 export async function download(url: string, file: string, o: DownloadOptions = {}): Promise<DownloadResult> {
   const part = `${file}.part`;
   mkdirSync(dirname(file), { recursive: true });
-  const held = await lock(`${part}.lock`, { waitMs: o.lockWaitMs ?? 600_000, what: `the download of ${file}`, purpose: `download of ${url}` });
+  const held = await lock(`${part}.lock`, {
+    waitMs: o.lockWaitMs ?? 600_000,
+    what: `the download of ${file}`,
+    purpose: `download of ${url}`,
+  });
   try {
     // Another process may have completed it while we waited.
     if (o.sha256 && !existsSync(part) && existsSync(file) && (await sha256File(file)) === o.sha256.toLowerCase())

@@ -28,7 +28,11 @@ export function writeSafetensors(path: string, tensors: Map<string, Tensor>, met
 }
 
 /** Writes float32 arrays (and string metadata) as one safetensors file, atomically; no tensors needed. */
-export function writeSafetensorsData(path: string, tensors: ReadonlyMap<string, StoredTensor>, metadata: Record<string, string> = {}): void {
+export function writeSafetensorsData(
+  path: string,
+  tensors: ReadonlyMap<string, StoredTensor>,
+  metadata: Record<string, string> = {},
+): void {
   const header: Record<string, unknown> = { __metadata__: metadata };
   const chunks: Uint8Array[] = [];
   let offset = 0;
