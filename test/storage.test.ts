@@ -2,7 +2,7 @@
 // real ENOSPC included, leaves the previous file and no temporary file), the lock (a live holder is refused and
 // named, a dead one's lock is taken over, SIGINT releases it), the cache key (key order does not matter), old
 // I3DFLOW flow entries (read and converted), and four processes filling the same flow and feature cache entries at
-// once (every entry complete and readable; each flow entry computed once).
+// once (every entry complete and readable, each computed by one process).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -271,7 +271,7 @@ test('four processes filling the same flow cache entries at once: each entry com
   assert.deepEqual(leftovers(d), []);
 });
 
-test('four processes extracting features into the same cache at once: every entry complete and readable, none lost', async () => {
+test('four processes extracting features into the same cache at once: every entry complete and readable, computed once, none lost', async () => {
   const d = join(dir, 'features-4');
   const classes = await writeSyntheticActions(join(d, 'videos'), { perClass: 1, seed: 9, frames: 16, size: 48 });
   const videos = classes.map((c) => join(d, 'videos', c, `${c}_000.avi`));
@@ -290,6 +290,11 @@ test('four processes extracting features into the same cache at once: every entr
   });
   const cache = results[0]!.dir;
   assert.ok(results.every((r) => r.dir === cache && r.entries.length === videos.length - 1));
+  assert.equal(
+    results.reduce((n, r) => n + r.computed, 0),
+    videos.length,
+    `each video computed by one process: ${results.map((r) => r.computed).join(', ')}`,
+  );
   const manifest = readFeatureManifest(cache)!;
   assert.deepEqual(manifest.videos.map((v) => v.source).sort(), [...videos].sort(), 'the manifest lists every video once');
   for (const e of manifest.videos) {

@@ -11,9 +11,9 @@
 // atomically. Feature files are named by the video's content, so a re-run (or a resumed, interrupted one)
 // computes only videos whose feature file is missing; the content hash is recomputed only when a file's size or
 // mtime changed since the manifest recorded it. Several processes may fill one cache folder at once: feature files
-// are content-addressed and written atomically (two processes computing the same video write the same bytes, and a
-// reader sees one whole file or none), and the manifest is merged with the one on disk under a lock
-// (`manifest.json.lock`), so no process drops another's videos.
+// are content-addressed and written atomically (a reader sees one whole file or none); one that another process is
+// computing (its `.lock` is held) is waited for and read, not computed twice; and the manifest is merged with the
+// one on disk under a lock (`manifest.json.lock`), so no process drops another's videos.
 import { loadBackbone } from '../weights/backbone.js';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -22,7 +22,8 @@ import type { ClipResult, ClipTask } from '../data/clip-worker.js';
 import { scanFolder, type Sample } from '../data/dataset.js';
 import { chooseEngine, type FusedI3D } from '../inference/i3d-plan.js';
 import { sha256File, sha256Stream, stableKey } from '../core/hash.js';
-import { lockSync } from '../core/lock.js';
+import { I3DError } from '../core/errors.js';
+import { lock, lockSync, type Lock } from '../core/lock.js';
 import { deriveSeed, mulberry32 } from '../core/rng.js';
 import { writeJsonAtomic } from '../core/storage.js';
 import { writeNpy } from '../io/npy.js';
@@ -335,6 +336,8 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
     typeof o.backbone === 'string' ? await backboneFor(o.backbone, o.stream ?? 'rgb', o.width ?? 1, seed, o.fetch ?? {}) : o.backbone;
   const wasTraining = backbone.training;
   let fused: FusedI3D | null = null;
+  /** The feature files this run computes, locked until written (see the note before the compute loop). */
+  const entryLocks = new Map<string, Lock>();
   try {
     if (backbone.includeTop) throw new Error('extractFeatures: the backbone must be an I3D without its top');
     backbone.eval();
@@ -437,6 +440,25 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
         progress(v);
       } else todo.set(sha, [...(todo.get(sha) ?? []), { v, entry }]);
     }
+    // Another process may be computing some of the same videos into this cache: each feature file to compute is
+    // locked, in sha order (so two runs never wait for each other in a cycle); a file whose lock another process
+    // holds is waited for and then read, not computed again. A holder that hangs past the wait: computed here too.
+    for (const sha of [...todo.keys()].sort()) {
+      const file = join(dir, 'features', `${sha}.safetensors`);
+      try {
+        entryLocks.set(sha, await lock(`${file}.lock`, { waitMs: 600_000, what: file, purpose: 'feature extraction' }));
+      } catch (e) {
+        if (e instanceof I3DError && e.code === 'I3D_LOCKED') continue;
+        throw e;
+      }
+      if (!existsSync(file)) continue;
+      entryLocks.get(sha)!.release();
+      for (const { v, entry } of todo.get(sha)!) {
+        if (o.npy) writeNpyOf(entry, readFeatures(dir, entry).data);
+        progress(v);
+      }
+      todo.delete(sha);
+    }
 
     // Compute the missing ones, `batch` videos at a time, loading the next batch while the backbone runs.
     const unique = [...todo.values()];
@@ -502,6 +524,7 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
               video: entry.path,
             }),
           );
+          entryLocks.get(entry.sha256)?.release();
           computed++;
           for (const s of same) {
             writeNpyOf(s.entry, data);
@@ -521,6 +544,7 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
     const out = videos.map((v) => entries.get(v.source)).filter((e): e is FeatureEntry => e !== undefined);
     return { dir, key, manifest: manifestPath, entries: out, computed, reused: out.length - computed, skipped, featureShape };
   } finally {
+    for (const l of entryLocks.values()) l.release();
     fused?.dispose();
     if (owned) backbone.dispose();
     else backbone.train(wasTraining);
