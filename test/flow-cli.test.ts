@@ -45,7 +45,7 @@ test('i3d flow writes [1, N, 224, 224, 2] in [-1, 1] with PNGs, a re-run reads t
     assert.equal(r.status, 1);
     assert.match(r.stderr, /--flow-impl must be opencv or ours, got 'fast'/);
     r = run(join(dir, 'missing.mp4'), '--out', join(dir, 'x.npy'));
-    assert.equal(r.status, 1);
+    assert.equal(r.status, 3, 'I3D_FILE_UNREADABLE: a bad input file');
     assert.match(r.stderr, /missing\.mp4/);
     assert.ok(!existsSync(join(dir, 'x.npy')));
   } finally {

@@ -321,7 +321,7 @@ describe('disk cache', () => {
     assert.match(flowCacheDir({}), /\.cache\/i3d\/flow$/);
     await assert.rejects(
       cachedFlow(join(tmp, 'missing.mkv'), settings, async () => ({ data: new Float32Array(0), shape: [0] })),
-      /Cannot read video .*missing\.mkv/,
+      /missing\.mkv: cannot read the file to hash it for the flow cache \(ENOENT\)/,
     );
   });
 });

@@ -2,7 +2,7 @@
 // --resume), evaluate (--json, --report), predict --model (whole video and --window/--stride), and bad parameters.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -186,6 +186,7 @@ test('a training process killed mid-epoch (SIGKILL) and resumed ends with the sa
     p.on('close', (_code, signal) => resolve({ signal, stdout }));
   });
   assert.equal(killed.signal, 'SIGKILL');
+  assert.ok(existsSync(join(dir, 'killed/.i3d-train.lock')), 'a killed run leaves its lock; the resume takes it over (its pid is gone)');
   assert.doesNotMatch(killed.stdout, /epoch 3: loss/, 'killed before the end');
   const resumed = await i3d(...args, '--out', 'killed', '--resume');
   assert.equal(resumed.status, 0, resumed.stderr);
@@ -195,6 +196,40 @@ test('a training process killed mid-epoch (SIGKILL) and resumed ends with the sa
     readFileSync(join(dir, 'killed/last/optimizer.safetensors')),
     readFileSync(join(dir, 'straight/last/optimizer.safetensors')),
   );
+});
+
+test('a second i3d train into a folder in use stops at once with I3D_LOCKED; the lock goes at exit, on SIGINT or an error', async () => {
+  const args = ['train', '--data', 'train', ...SMALL, ...SMALL2, '--out', 'busy'];
+  const first = spawn(process.execPath, [BIN, ...args, '--epochs', '50'], {
+    cwd: dir,
+    env: { ...process.env, I3D_CACHE_DIR: join(dir, 'cache') },
+  });
+  let stdout = '';
+  const started = new Promise<void>((resolve) =>
+    first.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (/batches per epoch/.test(stdout)) resolve();
+    }),
+  );
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    first.on('close', (code, signal) => resolve({ code, signal })),
+  );
+  await started;
+  const second = await i3d(...args, '--epochs', '1');
+  assert.equal(second.status, 5, 'the catalogue exit code of I3D_LOCKED (a resource)');
+  assert.match(second.stderr, new RegExp(`the training output folder busy is in use by process ${first.pid} \\(i3d train, since `));
+  assert.doesNotMatch(second.stdout, /epoch 1/, 'refused before training');
+  first.kill('SIGINT');
+  const end = await ended;
+  assert.equal(end.signal, 'SIGINT');
+  assert.ok(!existsSync(join(dir, 'busy/.i3d-train.lock')), 'SIGINT released the lock');
+  // A run that fails after taking the lock releases it too.
+  mkdirSync(join(dir, 'one-class/move_up'), { recursive: true });
+  copyFileSync(join(dir, 'train/move_up', readdirSync(join(dir, 'train/move_up'))[0]!), join(dir, 'one-class/move_up/a.avi'));
+  const failed = await i3d('train', '--data', 'one-class', ...SMALL, ...SMALL2, '--out', 'busy');
+  assert.notEqual(failed.status, 0);
+  assert.match(failed.stderr, /at least 2 classes/);
+  assert.ok(!existsSync(join(dir, 'busy/.i3d-train.lock')), 'an error released the lock');
 });
 
 test('bad parameters and models are refused with the field or file named', async () => {

@@ -1,8 +1,8 @@
 // Downloads and the model zoo against a local HTTP server: progress, resume with Range, checksums, the cache,
-// mirrors and the offline error.
+// mirrors, the offline error, concurrent fetches of one file, and no recorded checksum for a download of unknown size.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -30,7 +30,8 @@ before(async () => {
     const url = req.url ?? '';
     requests.push({ url, ...(req.headers.range ? { range: req.headers.range } : {}) });
     const cut = url.startsWith('/cut/');
-    const body = files.get(cut ? url.slice(4) : url);
+    const unsized = url.startsWith('/unsized/'); // no Content-Length: the size is unknown until the end
+    const body = files.get(cut ? url.slice(4) : unsized ? url.slice(8) : url);
     if (!body) {
       res.writeHead(404).end('not found');
       return;
@@ -41,7 +42,10 @@ before(async () => {
       res.writeHead(416).end();
       return;
     }
-    const headers = { 'content-length': String(body.length - start), 'content-type': 'application/octet-stream' };
+    const headers = {
+      ...(unsized ? {} : { 'content-length': String(body.length - start) }),
+      'content-type': 'application/octet-stream',
+    };
     if (m) res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` });
     else res.writeHead(200, headers);
     if (cut) {
@@ -216,4 +220,33 @@ test('the Kinetics-400 label map is fetched like the weights and checked against
     files.set('/kinetics400_label_map.txt', LABELS);
   });
   rmSync(cache, { recursive: true });
+});
+
+test('concurrent fetches of one zoo file download it once; a download of unknown size is used but records no checksum', async () => {
+  const cache = tmp();
+  const name = 'rgb_kinetics_only_no_top';
+  await withEnv({ I3D_CACHE_DIR: cache, I3D_ZOO_MIRROR: base, I3D_OFFLINE: undefined }, async () => {
+    requests.length = 0;
+    const paths = await Promise.all([resolveWeights(name), resolveWeights(name), resolveWeights(name)]);
+    assert.deepEqual(new Set(paths).size, 1);
+    assert.equal(requests.length, 1, 'one download; the others waited for it and read the cache');
+    assert.deepEqual(readFileSync(paths[0]!), BODY);
+    assert.equal(readFileSync(`${paths[0]!}.sha256`, 'utf8').trim(), sha(BODY));
+    assert.deepEqual(
+      readdirSync(join(cache, 'zoo')).filter((f) => !f.startsWith(ZOO.get(name)!.fileName) || /\.(part|lock|tmp)/.test(f)),
+      [],
+      'no part, lock or temporary file left',
+    );
+  });
+  rmSync(cache, { recursive: true });
+  const unsized = tmp();
+  await withEnv({ I3D_CACHE_DIR: unsized, I3D_ZOO_MIRROR: `${base}/unsized`, I3D_OFFLINE: undefined }, async () => {
+    const path = await resolveWeights(name);
+    assert.deepEqual(readFileSync(path), BODY);
+    assert.ok(!existsSync(`${path}.sha256`), 'a download whose size the server did not state is not a reference');
+  });
+  const r = await download(`${base}/unsized/blob.bin`, join(unsized, 'blob.bin'));
+  assert.equal(r.verified, false);
+  assert.equal((await download(`${base}/blob.bin`, join(unsized, 'blob2.bin'))).verified, true);
+  rmSync(unsized, { recursive: true });
 });

@@ -2,6 +2,7 @@
 // The `i3d` command.
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { exitCodeOf } from '../core/errors.js';
 import { setNumThreads } from '../tensor/runtime.js';
 import { registerCommands } from './commands/index.js';
 import { positiveInt } from './options.js';
@@ -30,5 +31,5 @@ registerCommands(program);
 
 program.parseAsync().catch((e: unknown) => {
   console.error(`i3d: ${e instanceof Error ? e.message : String(e)}`);
-  process.exit(1);
+  process.exit(exitCodeOf(e));
 });

@@ -26,6 +26,8 @@ export const ERRORS = {
   I3D_LOCKED: e('resource', 409, 'another process holds the lock of an output folder or cache entry'),
   I3D_DISK: e('resource', 507, 'a write failed (disk full, read-only, permissions); what was saved before is intact'),
   I3D_CACHE_CORRUPT: e('input', 500, 'a cache entry does not read back (it is recomputed)'),
+  // storage: reading (core/hash.ts)
+  I3D_FILE_UNREADABLE: e('input', 400, 'a file to read or hash is missing or cannot be read'),
   // worker pools (data layer)
   I3D_WORKER_CRASHED: e('internal', 500, 'a worker thread died; its task failed and the worker was replaced'),
   I3D_POOL_CLOSED: e('internal', 503, 'a worker pool was closed while tasks were pending; they did not run to the end'),

@@ -10,15 +10,21 @@
 // feature file) and features/<video sha256>.safetensors holding `features` [views, S, F] float32, each written
 // atomically. Feature files are named by the video's content, so a re-run (or a resumed, interrupted one)
 // computes only videos whose feature file is missing; the content hash is recomputed only when a file's size or
-// mtime changed since the manifest recorded it.
+// mtime changed since the manifest recorded it. Several processes may fill one cache folder at once: feature files
+// are content-addressed and written atomically (a reader sees one whole file or none); one that another process is
+// computing (its `.lock` is held) is waited for and read, not computed twice; and the manifest is merged with the
+// one on disk under a lock (`manifest.json.lock`), so no process drops another's videos.
 import { loadBackbone } from '../weights/backbone.js';
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { ClipPool } from '../data/clip-pool.js';
 import { scanFolder, type Sample } from '../data/dataset.js';
 import { chooseEngine, type FusedI3D } from '../inference/i3d-plan.js';
+import { sha256File, sha256Stream, stableKey } from '../core/hash.js';
+import { I3DError } from '../core/errors.js';
+import { lock, lockSync, type Lock } from '../core/lock.js';
 import { deriveSeed, mulberry32 } from '../core/rng.js';
+import { writeJsonAtomic } from '../core/storage.js';
 import { writeNpy } from '../io/npy.js';
 import { I3D, type Stream } from '../models/i3d.js';
 import { manualSeed } from '../tensor/runtime.js';
@@ -137,7 +143,7 @@ export interface ExtractResult {
 
 /** sha256 (hex) of a backbone's tensors: names, shapes and float32 bytes, sorted by name. */
 export function backboneDigest(model: I3D): string {
-  const h = createHash('sha256');
+  const h = sha256Stream();
   noGrad(() =>
     scope(() => {
       for (const [name, t] of [...model.stateTensors()].sort(([a], [b]) => a.localeCompare(b))) {
@@ -147,24 +153,37 @@ export function backboneDigest(model: I3D): string {
       }
     }),
   );
-  return h.digest('hex');
+  return h.digest();
 }
 
-/** The cache key of the parameters (first 16 hex digits of their sha256). */
+/** The cache key of the parameters (first 16 hex digits of the sha256 of their canonical JSON: key order does not matter). */
 export function cacheKey(info: CacheKeyInfo): string {
-  return createHash('sha256').update(JSON.stringify(info)).digest('hex').slice(0, 16);
+  return stableKey(info, 16);
 }
 
-async function fileSha256(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
-function writeJsonAtomic(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  renameSync(tmp, path);
+/**
+ * Merges `m` into the manifest on disk and writes it atomically, under the folder's manifest lock: videos another
+ * process recorded meanwhile are kept (this run's entries win for the same source).
+ */
+function mergeManifest(dir: string, m: FeatureManifest): void {
+  const path = join(dir, 'manifest.json');
+  const held = lockSync(`${path}.lock`, { what: path, purpose: 'feature cache manifest', waitMs: 60_000 });
+  try {
+    const onDisk = (() => {
+      try {
+        return readFeatureManifest(dir);
+      } catch {
+        return null; // unreadable: replaced by this one
+      }
+    })();
+    const videos = new Map((onDisk?.videos ?? []).map((e) => [e.source, e]));
+    for (const e of m.videos) videos.set(e.source, e);
+    const classes = m.classes ?? onDisk?.classes;
+    const root = m.root ?? onDisk?.root;
+    writeJsonAtomic(path, { ...m, ...(classes && { classes }), ...(root && { root }), videos: [...videos.values()] });
+  } finally {
+    held.release();
+  }
 }
 
 /** Reads a cache folder's manifest (null when there is none). */
@@ -262,6 +281,8 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
     typeof o.backbone === 'string' ? await backboneFor(o.backbone, o.stream ?? 'rgb', o.width ?? 1, seed, o.fetch ?? {}) : o.backbone;
   const wasTraining = backbone.training;
   let fused: FusedI3D | null = null;
+  /** The feature files this run computes, locked until written (see the note before the compute loop). */
+  const entryLocks = new Map<string, Lock>();
   try {
     if (backbone.includeTop) throw new Error('extractFeatures: the backbone must be an I3D without its top');
     backbone.eval();
@@ -304,7 +325,7 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
         ...((root ?? previous?.root) && { root: root ?? previous!.root! }),
         videos: [...videosOut.values()],
       };
-      writeJsonAtomic(manifestPath, m);
+      mergeManifest(dir, m);
     };
 
     const skipped = new Map<string, Error>();
@@ -343,7 +364,10 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
         continue;
       }
       const known = memo.get(v.source);
-      const sha = known && known.size === st.size && known.mtimeMs === st.mtimeMs ? known.sha256 : await fileSha256(v.source);
+      const sha =
+        known && known.size === st.size && known.mtimeMs === st.mtimeMs
+          ? known.sha256
+          : await sha256File(v.source, 'to identify the video');
       const entry: FeatureEntry = {
         path: v.path,
         source: v.source,
@@ -360,6 +384,25 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
         if (o.npy) writeNpyOf(entry, readFeatures(dir, entry).data);
         progress(v);
       } else todo.set(sha, [...(todo.get(sha) ?? []), { v, entry }]);
+    }
+    // Another process may be computing some of the same videos into this cache: each feature file to compute is
+    // locked, in sha order (so two runs never wait for each other in a cycle); a file whose lock another process
+    // holds is waited for and then read, not computed again. A holder that hangs past the wait: computed here too.
+    for (const sha of [...todo.keys()].sort()) {
+      const file = join(dir, 'features', `${sha}.safetensors`);
+      try {
+        entryLocks.set(sha, await lock(`${file}.lock`, { waitMs: 600_000, what: file, purpose: 'feature extraction' }));
+      } catch (e) {
+        if (e instanceof I3DError && e.code === 'I3D_LOCKED') continue;
+        throw e;
+      }
+      if (!existsSync(file)) continue;
+      entryLocks.get(sha)!.release();
+      for (const { v, entry } of todo.get(sha)!) {
+        if (o.npy) writeNpyOf(entry, readFeatures(dir, entry).data);
+        progress(v);
+      }
+      todo.delete(sha);
     }
 
     // Compute the missing ones, `batch` videos at a time, loading the next batch while the backbone runs.
@@ -432,6 +475,7 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
               video: entry.path,
             }),
           );
+          entryLocks.get(entry.sha256)?.release();
           computed++;
           for (const s of same) {
             writeNpyOf(s.entry, data);
@@ -451,6 +495,7 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
     const out = videos.map((v) => entries.get(v.source)).filter((e): e is FeatureEntry => e !== undefined);
     return { dir, key, manifest: manifestPath, entries: out, computed, reused: out.length - computed, skipped, featureShape };
   } finally {
+    for (const l of entryLocks.values()) l.release();
     fused?.dispose();
     if (owned) backbone.dispose();
     else backbone.train(wasTraining);

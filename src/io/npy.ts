@@ -1,6 +1,6 @@
 // NumPy .npy files: write float32 (little-endian, C order), read float32/float64/integer arrays (format v1, v2, v3).
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeAll, writeFileAtomicWith } from '../core/storage.js';
 
 export class NpyError extends Error {
   readonly code = 'I3D_BAD_NPY';
@@ -55,30 +55,18 @@ export function npyHeader(shape: readonly number[], descr = '<f4'): Buffer {
 }
 
 /**
- * Writes a float32 array as .npy, atomically: into a temporary file beside `path`, then renamed over it, so
- * a reader never sees a partial file and a failed write leaves no file behind.
+ * Writes a float32 array as .npy, atomically (core/storage.ts): a reader never sees a partial file and a failed
+ * write (I3D_DISK) leaves the previous file, if any, as it was.
  */
 export function writeNpy(path: string, data: Float32Array, shape: readonly number[]): void {
   const n = shape.reduce((a, b) => a * b, 1);
   if (!shape.every((d) => Number.isInteger(d) && d >= 0)) throw new NpyError(`${path}: bad shape [${shape.join(', ')}]`);
   if (n !== data.length) throw new NpyError(`${path}: shape [${shape.join(', ')}] holds ${n} values, the data has ${data.length}`);
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, 'w');
-    writeSync(fd, npyHeader(shape));
+  writeFileAtomicWith(path, (fd) => {
+    writeAll(fd, npyHeader(shape));
     // Float32Array is in the platform's byte order; every platform Node.js runs on is little-endian.
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off, Math.min(bytes.length - off, 1 << 26));
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw new NpyError(`${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+    writeAll(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  });
 }
 
 function parseHeader(path: string, b: Buffer): { descr: string; shape: number[]; fortran: boolean; offset: number } {

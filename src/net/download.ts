@@ -1,9 +1,13 @@
 // Downloads a URL to a file: streamed to `<file>.part`, resumed with a Range request when a partial file is
-// there, checked against a SHA-256 when one is known, then renamed into place (a reader never sees half a file).
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+// there, checked against a SHA-256 when one is known, then fsynced and renamed into place (a reader never sees half
+// a file). The part belongs to one process at a time: a lock (`<file>.part.lock`, core/lock.ts) makes a second
+// download of the same file wait for the first instead of appending to the same part.
+import { createReadStream, createWriteStream, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { finished } from 'node:stream/promises';
+import { sha256File, sha256Stream } from '../core/hash.js';
+import { lock } from '../core/lock.js';
+import { publishFile } from '../core/storage.js';
 
 export class DownloadError extends Error {
   readonly url: string;
@@ -31,6 +35,8 @@ export interface DownloadOptions {
   onProgress?: (p: DownloadProgress) => void;
   /** Abort when no data arrives for this long (default 30 s). */
   idleTimeoutMs?: number;
+  /** How long to wait for another process downloading the same file (default 10 minutes); then I3D_LOCKED. */
+  lockWaitMs?: number;
 }
 
 export interface DownloadResult {
@@ -38,9 +44,14 @@ export interface DownloadResult {
   sha256: string;
   bytes: number;
   resumedFrom: number;
+  /**
+   * Whether the file is known to be whole: its pinned SHA-256 matched, or the server stated the size and exactly
+   * that many bytes arrived. Only a verified download may serve as a checksum's reference.
+   */
+  verified: boolean;
 }
 
-async function hashFile(path: string, hash: ReturnType<typeof createHash>): Promise<void> {
+async function hashInto(path: string, hash: ReturnType<typeof sha256Stream>): Promise<void> {
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
 }
 
@@ -56,6 +67,22 @@ function totalSize(res: Response, offset: number): number | null {
 export async function download(url: string, file: string, o: DownloadOptions = {}): Promise<DownloadResult> {
   const part = `${file}.part`;
   mkdirSync(dirname(file), { recursive: true });
+  const held = await lock(`${part}.lock`, {
+    waitMs: o.lockWaitMs ?? 600_000,
+    what: `the download of ${file}`,
+    purpose: `download of ${url}`,
+  });
+  try {
+    // Another process may have completed it while we waited.
+    if (o.sha256 && !existsSync(part) && existsSync(file) && (await sha256File(file)) === o.sha256.toLowerCase())
+      return { path: file, sha256: o.sha256.toLowerCase(), bytes: statSync(file).size, resumedFrom: 0, verified: true };
+    return await downloadLocked(url, file, part, o);
+  } finally {
+    held.release();
+  }
+}
+
+async function downloadLocked(url: string, file: string, part: string, o: DownloadOptions): Promise<DownloadResult> {
   let offset = existsSync(part) ? statSync(part).size : 0;
   const idle = o.idleTimeoutMs ?? 30_000;
   const ctrl = new AbortController();
@@ -76,7 +103,8 @@ export async function download(url: string, file: string, o: DownloadOptions = {
       const c = (e as { cause?: { code?: string; message?: string } }).cause;
       return fail(c?.code ?? c?.message ?? (e instanceof Error ? e.message : String(e)), e);
     }
-    const hash = createHash('sha256');
+    const hash = sha256Stream();
+    let whole = false;
     if (res.status === 416 && offset > 0) {
       // The part already holds the whole file: verify it below.
       await res.body?.cancel();
@@ -91,7 +119,7 @@ export async function download(url: string, file: string, o: DownloadOptions = {
         const start = /bytes\s+(\d+)-/.exec(res.headers.get('content-range') ?? '');
         if (!start || Number(start[1]) !== offset) fail(`the server resumed at the wrong place (${res.headers.get('content-range')})`);
       }
-      if (offset > 0) await hashFile(part, hash);
+      if (offset > 0) await hashInto(part, hash);
       const total = totalSize(res, offset);
       const out = createWriteStream(part, { flags: offset > 0 ? 'a' : 'w' });
       let received = offset;
@@ -113,15 +141,16 @@ export async function download(url: string, file: string, o: DownloadOptions = {
         await finished(out);
       }
       if (total !== null && received !== total) fail(`got ${received} of ${total} bytes; run again to resume`);
+      whole = total !== null;
     }
-    if (res.status === 416) await hashFile(part, hash);
-    const digest = hash.digest('hex');
+    if (res.status === 416) await hashInto(part, hash);
+    const digest = hash.digest();
     if (o.sha256 && digest !== o.sha256.toLowerCase()) {
       rmSync(part, { force: true });
       fail(`checksum mismatch: SHA-256 ${digest}, expected ${o.sha256} (the partial file was deleted)`);
     }
-    renameSync(part, file);
-    return { path: file, sha256: digest, bytes: statSync(file).size, resumedFrom: offset };
+    publishFile(part, file);
+    return { path: file, sha256: digest, bytes: statSync(file).size, resumedFrom: offset, verified: whole || Boolean(o.sha256) };
   } finally {
     clearTimeout(timer);
   }

@@ -1,8 +1,10 @@
 // Training checkpoints: one folder each (`best`, `last`) holding the model's tensors, the optimizer's momentum
 // buffers, the trainer's state and the effective parameters. A folder is written beside its final name and swapped
 // in with renames, so an interruption leaves either the old checkpoint or the new one, never a mix.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
+import { processAlive } from '../core/lock.js';
+import { fsyncDir, isTempName, tempPathFor, writeJsonAtomic } from '../core/storage.js';
 import type { Module } from '../nn/module.js';
 import type { SGD } from '../optim/sgd.js';
 import { noGrad, scope } from '../tensor/context.js';
@@ -10,7 +12,7 @@ import { tensor, type Tensor } from '../tensor/tensor.js';
 import { loadStateInto } from '../weights/model-folder.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import { WeightsError } from '../weights/errors.js';
-import { lstmConfigOf, writeModelConfig, type I3DLSTMDescription } from '../weights/model-config.js';
+import { lstmConfigIfDescribed, writeModelConfig } from '../weights/model-config.js';
 
 export interface EpochRecord {
   epoch: number;
@@ -44,17 +46,37 @@ export interface CheckpointMeta<P = unknown, M = unknown> {
   model: M;
 }
 
-function writeJson(path: string, value: unknown): void {
-  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
+/** Removes temporary checkpoint folders that a killed writer left beside `dir` (its process is gone). */
+function removeDebris(dir: string): void {
+  const prefix = `.${basename(dir)}.`;
+  for (const name of readdirSync(dirname(dir))) {
+    if (!name.startsWith(prefix) || !isTempName(name)) continue;
+    const pid = Number(name.slice(prefix.length).split('.')[0]);
+    if (!processAlive(pid)) rmSync(join(dirname(dir), name), { recursive: true, force: true });
+  }
 }
 
 /** Writes a checkpoint folder atomically (model, optimizer buffers, meta). */
 export function saveCheckpoint(dir: string, model: Module, opt: SGD | null, meta: CheckpointMeta): void {
   const parent = dirname(dir);
   mkdirSync(parent, { recursive: true });
-  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}`);
-  rmSync(tmp, { recursive: true, force: true });
+  removeDebris(dir);
+  const tmp = tempPathFor(dir);
   mkdirSync(tmp);
+  try {
+    fillCheckpoint(tmp, model, opt, meta);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  const old = join(parent, `.${basename(dir)}.old-${process.pid}`);
+  if (existsSync(dir)) renameSync(dir, old);
+  renameSync(tmp, dir);
+  fsyncDir(parent);
+  rmSync(old, { recursive: true, force: true });
+}
+
+function fillCheckpoint(tmp: string, model: Module, opt: SGD | null, meta: CheckpointMeta): void {
   writeSafetensors(join(tmp, 'model.safetensors'), model.stateTensors(), { format: 'i3d-checkpoint' });
   if (opt) {
     const names = model.namedParameters();
@@ -67,13 +89,10 @@ export function saveCheckpoint(dir: string, model: Module, opt: SGD | null, meta
     }
     writeSafetensors(join(tmp, 'optimizer.safetensors'), buffers, { lr: String(opt.lr) });
   }
-  writeJson(join(tmp, 'state.json'), meta);
-  // The model folder's description in the one config.json format (an I3D-LSTM's, from the training description).
-  if ((meta.model as { kind?: unknown } | null)?.kind === 'i3d-lstm') writeModelConfig(tmp, lstmConfigOf(meta.model as I3DLSTMDescription));
-  const old = join(parent, `.${basename(dir)}.old-${process.pid}`);
-  if (existsSync(dir)) renameSync(dir, old);
-  renameSync(tmp, dir);
-  rmSync(old, { recursive: true, force: true });
+  writeJsonAtomic(join(tmp, 'state.json'), meta);
+  // The model folder's description in the one config.json format (an I3D-LSTM's, from a complete training description).
+  const config = lstmConfigIfDescribed(meta.model);
+  if (config) writeModelConfig(tmp, config);
 }
 
 /** A checkpoint folder, recovering one left aside by an interrupted swap. */

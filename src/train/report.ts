@@ -1,6 +1,7 @@
 // The training report: loss, accuracy and learning-rate curves and the confusion matrix as SVG images (drawn by
 // Vega-Lite), with a per-class table, in one self-contained HTML page.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../core/storage.js';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import type { EpochRecord } from './checkpoint.js';
@@ -127,10 +128,8 @@ ${rows}
 </table>
 </body></html>
 `;
-  mkdirSync(dir, { recursive: true });
   const path = join(dir, 'report.html');
-  writeFileSync(`${path}.tmp`, html);
-  renameSync(`${path}.tmp`, path);
+  writeFileAtomic(path, html);
   return path;
 }
 

@@ -1,6 +1,8 @@
 // `i3d train` as a library call: parameters -> dataset, split, batch generators, backbone, I3D-LSTM, fit, report.
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { lockSync } from '../core/lock.js';
+import { writeJsonAtomic } from '../core/storage.js';
 import { BatchGenerator, type Batch } from '../data/generator.js';
 import { readSplitList, scanFolder, stratifiedSplit, writeClassIndex, type Dataset, type Sample } from '../data/dataset.js';
 import { I3DLSTM } from '../models/i3d-lstm.js';
@@ -67,12 +69,24 @@ export interface TrainRunResult extends FitResult {
   skipped: string[];
 }
 
-function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
-  renameSync(`${path}.tmp`, path);
+/** The lock file of a training output folder: one `i3d train` at a time writes into a folder. */
+export const OUTPUT_LOCK = '.i3d-train.lock';
+
+/**
+ * Trains as `p` says into `p.out`. The folder is locked for the run: a second training into it fails at once with
+ * I3D_LOCKED naming the folder and the other process; the lock goes at the end (an error and SIGINT included).
+ */
+export async function trainFromParams(p: TrainParams, o: TrainRunOptions = {}): Promise<TrainRunResult> {
+  mkdirSync(p.out, { recursive: true });
+  const held = lockSync(join(p.out, OUTPUT_LOCK), { what: `the training output folder ${p.out}`, purpose: 'i3d train' });
+  try {
+    return await trainLocked(p, o);
+  } finally {
+    held.release();
+  }
 }
 
-export async function trainFromParams(p: TrainParams, o: TrainRunOptions = {}): Promise<TrainRunResult> {
+async function trainLocked(p: TrainParams, o: TrainRunOptions): Promise<TrainRunResult> {
   const { classes, train, validation } = datasetSplits(p);
   if (classes.length < 2) throw new Error(`${p.data}: ${classes.length} class folder(s); training needs at least 2 classes`);
   if (!train.length || !validation.length)

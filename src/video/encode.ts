@@ -1,8 +1,9 @@
 // Writes RGB frames as a video file with ffmpeg (frames piped in as raw rgb24), atomically: the video appears
-// under its name only once ffmpeg has finished it.
+// under its name only once ffmpeg has finished it (fsynced and renamed, core/storage.ts).
 import { spawn } from 'node:child_process';
-import { renameSync, rmSync } from 'node:fs';
-import { basename, dirname, extname, join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { extname } from 'node:path';
+import { publishFile, tempPathFor } from '../core/storage.js';
 import { ffmpegBin } from './ffmpeg.js';
 import { VideoError } from './errors.js';
 
@@ -16,7 +17,7 @@ export interface EncodeOptions {
 
 /** Encodes `frames` (each width * height * 3 bytes, RGB) into `file` (the container from its extension). */
 export async function writeVideo(file: string, frames: Iterable<Uint8Array>, o: EncodeOptions): Promise<void> {
-  const tmp = join(dirname(file), `.${basename(file, extname(file))}.tmp-${process.pid}${extname(file)}`);
+  const tmp = tempPathFor(file, extname(file));
   const args = [
     ...[
       '-v',
@@ -55,7 +56,7 @@ export async function writeVideo(file: string, frames: Iterable<Uint8Array>, o: 
     const code = await closed;
     if (code !== 0)
       throw new VideoError('UNREADABLE', file, `ffmpeg could not write the video (${stderr.trim().split('\n').pop() ?? `exit ${code}`})`);
-    renameSync(tmp, file);
+    publishFile(tmp, file);
   } catch (e) {
     child.kill('SIGKILL');
     rmSync(tmp, { force: true });

@@ -1,45 +1,31 @@
 // A disk cache for optical flow, which is expensive: a re-run on the same video with the same parameters reads the flow
 // back instead of recomputing it. Key: sha256 of the video file's bytes + the flow implementation and parameters + the
-// frame sampling parameters. Location: $I3D_CACHE_DIR/flow, else $XDG_CACHE_HOME/i3d/flow, else ~/.cache/i3d/flow.
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+// frame sampling parameters (canonical JSON, so key order does not matter). Location: $I3D_CACHE_DIR/flow, else
+// $XDG_CACHE_HOME/i3d/flow, else ~/.cache/i3d/flow.
+//
+// An entry is `<key>.safetensors`: one float32 tensor `flow` [N, H, W, 2] and metadata (format, key, implementation,
+// params, sampling, the video's path and sha256, when it was made). Written atomically and filled once when several
+// processes want the same entry at the same time (core/cache-entry.ts). Entries of the earlier container format
+// (`<key>.flow`, magic `I3DFLOW`) are read, converted to safetensors and removed; a damaged entry is recomputed.
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { fillCacheEntry } from '../core/cache-entry.js';
+import { sha256File, stableKey } from '../core/hash.js';
 import { cacheDir } from '../system/cache-dir.js';
 import { fail } from '../tensor/validate.js';
+import { readSafetensors, writeSafetensorsData } from '../weights/safetensors.js';
 
 /** The folder flow is cached in (not created here). */
 export function flowCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return cacheDir('flow', env);
 }
 
-/** sha256 (hex) of a file's bytes, streamed. The error names the file. */
+/** sha256 (hex) of a file's bytes, streamed. The error (I3D_FILE_UNREADABLE) names the file. */
 export async function hashFile(path: string): Promise<string> {
-  const h = createHash('sha256');
-  try {
-    for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  } catch (e) {
-    throw new Error(`Cannot read video ${path} to hash it for the flow cache: ${(e as Error).message}`);
-  }
-  return h.digest('hex');
+  return sha256File(path, 'to hash it for the flow cache');
 }
 
 type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
-
-/** JSON with object keys sorted at every level, so that equal settings give equal keys. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
-      .join(',')}}`;
-  }
-  if (typeof v === 'number' && !Number.isFinite(v)) throw new TypeError(`flow cache key: ${v} is not a finite number`);
-  return JSON.stringify(v);
-}
 
 /** What the cached flow depends on besides the video's bytes. */
 export interface FlowCacheSettings {
@@ -51,13 +37,13 @@ export interface FlowCacheSettings {
   sampling: Record<string, Json>;
 }
 
+/** Part of the key: what the flow is, not how it is stored (unchanged by the move to safetensors). */
 const FORMAT = 1;
+const CONTAINER = 'i3d-flow-cache';
 
 /** The cache key: sha256 over the video's hash and the settings, as hex. */
 export function flowCacheKey(videoSha256: string, settings: FlowCacheSettings): string {
-  return createHash('sha256')
-    .update(canonical({ format: FORMAT, video: videoSha256, ...settings }))
-    .digest('hex');
+  return stableKey({ format: FORMAT, video: videoSha256, ...settings });
 }
 
 /** A flow array: float32 values in row-major order with their shape, e.g. [N, H, W, 2]. */
@@ -66,57 +52,45 @@ export interface FlowArray {
   shape: number[];
 }
 
-// File layout: MAGIC, uint32 LE header length, JSON header (space-padded so the data starts on a multiple of 4),
-// float32 little-endian data.
-const MAGIC = Buffer.from('I3DFLOW\n', 'latin1');
-
-function encode(flow: FlowArray, header: Record<string, unknown>): Buffer {
-  let json = JSON.stringify({ ...header, shape: flow.shape });
-  const pad = (4 - ((MAGIC.length + 4 + Buffer.byteLength(json)) % 4)) % 4;
-  json += ' '.repeat(pad);
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(Buffer.byteLength(json));
-  const data = Buffer.from(flow.data.buffer, flow.data.byteOffset, flow.data.byteLength);
-  return Buffer.concat([MAGIC, len, Buffer.from(json), data]);
-}
-
-/** The cached flow in `file` if it is complete and was made for `key`, else null. */
+/** The cached flow in `file` (safetensors) if it is complete and was made for `key`, else null. */
 export async function readFlowFile(file: string, key: string): Promise<FlowArray | null> {
-  let buf: Buffer;
+  if (!existsSync(file)) return null;
   try {
-    buf = await readFile(file);
+    const { tensors, metadata } = readSafetensors(file);
+    const flow = tensors.get('flow');
+    if (metadata.format !== CONTAINER || metadata.key !== key || !flow) return null;
+    return flow;
   } catch {
-    return null;
-  }
-  try {
-    if (buf.length < MAGIC.length + 4 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) return null;
-    const hlen = buf.readUInt32LE(MAGIC.length);
-    const start = MAGIC.length + 4 + hlen;
-    const header = JSON.parse(buf.subarray(MAGIC.length + 4, start).toString('utf8')) as { key?: string; shape?: number[] };
-    const shape = header.shape;
-    if (header.key !== key || !Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) return null;
-    const n = shape.reduce((a, b) => a * b, 1);
-    if (buf.length - start !== n * 4) return null;
-    return { data: new Float32Array(buf.buffer.slice(buf.byteOffset + start, buf.byteOffset + buf.length)), shape };
-  } catch {
-    return null;
+    return null; // damaged: a miss, recomputed and replaced
   }
 }
 
-/** Writes the flow atomically: to a temporary file in the same folder, then renamed over `file`. */
+/** Writes the flow atomically as safetensors, with `key` and `info` (values as JSON unless strings) as metadata. */
 export async function writeFlowFile(file: string, key: string, flow: FlowArray, info: Record<string, unknown> = {}): Promise<void> {
   const n = flow.shape.reduce((a, b) => a * b, 1);
   if (!(flow.data instanceof Float32Array) || flow.data.length !== n)
     fail('writeFlowFile', 'flow', `a Float32Array of ${n} values (shape [${flow.shape.join(', ')}])`, flow.data);
-  const dir = join(file, '..');
-  await mkdir(dir, { recursive: true });
-  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const metadata: Record<string, string> = {};
+  for (const [k, v] of Object.entries(info)) if (v !== undefined) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  writeSafetensorsData(file, new Map([['flow', flow]]), { ...metadata, format: CONTAINER, key });
+}
+
+// The earlier container, read for old caches: MAGIC, uint32 LE header length, JSON header {key, shape, ...}, float32 data.
+const LEGACY_MAGIC = Buffer.from('I3DFLOW\n', 'latin1');
+
+/** The flow of an `I3DFLOW` file made for `key`, or null. */
+function readLegacyFlowFile(file: string, key: string): FlowArray | null {
   try {
-    await writeFile(tmp, encode(flow, { ...info, key }));
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw new Error(`Cannot write the flow cache file ${file}: ${(e as Error).message}`);
+    const buf = readFileSync(file);
+    if (buf.length < LEGACY_MAGIC.length + 4 || !buf.subarray(0, LEGACY_MAGIC.length).equals(LEGACY_MAGIC)) return null;
+    const start = LEGACY_MAGIC.length + 4 + buf.readUInt32LE(LEGACY_MAGIC.length);
+    const header = JSON.parse(buf.subarray(LEGACY_MAGIC.length + 4, start).toString('utf8')) as { key?: string; shape?: number[] };
+    const shape = header.shape;
+    if (header.key !== key || !Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) return null;
+    if (buf.length - start !== shape.reduce((a, b) => a * b, 1) * 4) return null;
+    return { data: new Float32Array(buf.buffer.slice(buf.byteOffset + start, buf.byteOffset + buf.length)), shape };
+  } catch {
+    return null;
   }
 }
 
@@ -130,20 +104,36 @@ export interface CachedFlowResult extends FlowArray {
 export interface CachedFlowOptions extends FlowCacheSettings {
   /** The cache folder; default flowCacheDir(). */
   dir?: string;
+  /** Longest wait for another process computing the same entry before computing it here too (default 10 min). */
+  lockWaitMs?: number;
 }
 
 /**
  * The flow of `video` for these settings: from the cache when there, else `compute()`d and stored. A damaged or
- * foreign cache file counts as a miss and is replaced.
+ * foreign cache file counts as a miss and is replaced. Several processes asking for the same entry at once: one
+ * computes, the others wait for it and read it.
  */
 export async function cachedFlow(video: string, opts: CachedFlowOptions, compute: () => Promise<FlowArray>): Promise<CachedFlowResult> {
-  const { dir = flowCacheDir(), ...settings } = opts;
+  const { dir = flowCacheDir(), lockWaitMs, ...settings } = opts;
   const sha = await hashFile(video);
   const key = flowCacheKey(sha, settings);
-  const file = join(dir, `${key}.flow`);
-  const hit = await readFlowFile(file, key);
-  if (hit) return { ...hit, cached: true, file };
-  const flow = await compute();
-  await writeFlowFile(file, key, flow, { video: { path: video, sha256: sha }, ...settings, created: new Date().toISOString() });
-  return { ...flow, cached: false, file };
+  const file = join(dir, `${key}.safetensors`);
+  const legacy = join(dir, `${key}.flow`);
+  const info = () => ({ video: { path: video, sha256: sha }, ...settings, created: new Date().toISOString() });
+  const read = async (): Promise<FlowArray | null> => {
+    const hit = await readFlowFile(file, key);
+    if (hit || !existsSync(legacy)) return hit;
+    const old = readLegacyFlowFile(legacy, key);
+    if (old) await writeFlowFile(file, key, old, { ...info(), convertedFrom: 'I3DFLOW' });
+    rmSync(legacy, { force: true });
+    return old;
+  };
+  const r = await fillCacheEntry(file, {
+    read,
+    compute,
+    write: (flow) => writeFlowFile(file, key, flow, info()),
+    purpose: `flow of ${video}`,
+    ...(lockWaitMs === undefined ? {} : { waitMs: lockWaitMs }),
+  });
+  return { ...r.value, cached: r.cached, file };
 }

@@ -1,7 +1,8 @@
 // config.json: the one description of a model folder, for both kinds: an I3D (`i3d convert`, `saveModel`) and a
 // trained I3D-LSTM (the `best`/`last` checkpoint folders of `i3d train`). Version 2; version 1 (I3D only, the
 // same fields) still reads, and I3D-LSTM checkpoints from before config.json are described by their state.json.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeJsonAtomic } from '../core/storage.js';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Stream } from '../core/stream.js';
@@ -90,6 +91,14 @@ export function lstmConfigOf(d: I3DLSTMDescription): I3DLSTMConfig {
   };
 }
 
+/** The config.json of a training description when `d` is a complete I3D-LSTM description, else null. */
+export function lstmConfigIfDescribed(d: unknown): I3DLSTMConfig | null {
+  const x = d as Partial<I3DLSTMDescription> | null;
+  if (x?.kind !== 'i3d-lstm' || !Array.isArray(x.lstm) || !Array.isArray(x.labels) || typeof x.clip !== 'object') return null;
+  const r = lstmConfig.safeParse(lstmConfigOf(x as I3DLSTMDescription));
+  return r.success ? r.data : null;
+}
+
 export function lstmDescriptionOf(c: I3DLSTMConfig): I3DLSTMDescription {
   const p: Preprocessing = c.preprocessing;
   return {
@@ -126,10 +135,7 @@ export function readModelConfig(dir: string): ModelFolderConfig | null {
   return r.data;
 }
 
-/** Writes `dir`/config.json, replacing the old one atomically (a temporary file of this process, then a rename). */
+/** Writes `dir`/config.json, replacing the old one atomically. */
 export function writeModelConfig(dir: string, config: ModelFolderConfig): void {
-  const path = join(dir, 'config.json');
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`);
-  renameSync(tmp, path);
+  writeJsonAtomic(join(dir, 'config.json'), config);
 }

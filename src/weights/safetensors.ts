@@ -1,6 +1,7 @@
 // The safetensors format: 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}},
-// then the raw little-endian bytes. Written to a temporary file and renamed, so a crash never leaves half a file.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+// then the raw little-endian bytes. Written atomically (core/storage.ts), so a crash never leaves half a file.
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../core/storage.js';
 import { noGrad, scope } from '../tensor/context.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { WeightsError } from './errors.js';
@@ -12,37 +13,43 @@ export interface StoredTensor {
 
 const HEADER_LIMIT = 100 * 2 ** 20;
 
-/** Writes float32 tensors (and string metadata) as one safetensors file, atomically. */
+/** Writes float32 tensors (and string metadata) as one safetensors file, atomically (core/storage.ts). */
 export function writeSafetensors(path: string, tensors: Map<string, Tensor>, metadata: Record<string, string> = {}): void {
-  const header: Record<string, unknown> = { __metadata__: metadata };
-  const chunks: Uint8Array[] = [];
-  let offset = 0;
+  const arrays = new Map<string, StoredTensor>();
   noGrad(() =>
     scope(() => {
-      for (const [name, t] of [...tensors].sort(([a], [b]) => a.localeCompare(b))) {
+      for (const [name, t] of tensors) {
         const data = t.dtype === 'float32' ? (t.data() as Float32Array) : (t.to('float32').data() as Float32Array);
-        const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-        header[name] = { dtype: 'F32', shape: [...t.shape], data_offsets: [offset, offset + bytes.length] };
-        chunks.push(bytes);
-        offset += bytes.length;
+        arrays.set(name, { shape: [...t.shape], data });
       }
     }),
   );
+  writeSafetensorsData(path, arrays, metadata);
+}
+
+/** Writes float32 arrays (and string metadata) as one safetensors file, atomically; no tensors needed. */
+export function writeSafetensorsData(
+  path: string,
+  tensors: ReadonlyMap<string, StoredTensor>,
+  metadata: Record<string, string> = {},
+): void {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const [name, t] of [...tensors].sort(([a], [b]) => a.localeCompare(b))) {
+    const count = t.shape.reduce((a, d) => a * d, 1);
+    if (!t.shape.every((d) => Number.isInteger(d) && d >= 0) || t.data.length !== count)
+      throw new WeightsError(`${path}: tensor '${name}' has ${t.data.length} values, its shape [${t.shape.join(', ')}] needs ${count}`);
+    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    header[name] = { dtype: 'F32', shape: [...t.shape], data_offsets: [offset, offset + bytes.length] };
+    chunks.push(bytes);
+    offset += bytes.length;
+  }
   let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8); // keep the data 8-byte aligned
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8); // keep the data 8-byte aligned
   const head = Buffer.alloc(8);
   head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, head);
-    writeSync(fd, Buffer.from(json));
-    for (const c of chunks) writeSync(fd, c);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  writeFileAtomic(path, [head, json, ...chunks]);
 }
 
 /** Reads a safetensors file of float32 tensors; every offset and shape is checked. */

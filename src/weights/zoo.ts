@@ -3,11 +3,15 @@
 // (resuming an interrupted download); later uses read the cached file.
 //
 // Checksums: the label map's SHA-256 is pinned (it is the official file). The weight files' publisher gives no
-// checksums, so their SHA-256 is recorded at first download (`<file>.sha256`) and every later use verifies the
-// cached file against it; a file that changed on disk is reported, never loaded silently.
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// checksums, so their SHA-256 is recorded at first download (`<file>.sha256`), only when that download is verified
+// whole (the server's stated size arrived in full), and every later use verifies the cached file against it; a file
+// that changed on disk is reported, never loaded silently. Several processes fetching the same file at once: one
+// downloads (a lock per file), the others wait and then read the cache.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fillCacheEntry } from '../core/cache-entry.js';
+import { sha256File } from '../core/hash.js';
+import { writeFileAtomic } from '../core/storage.js';
 import { download, DownloadError, type DownloadProgress } from '../net/download.js';
 import { cacheDir } from '../system/cache-dir.js';
 import type { Stream } from '../core/stream.js';
@@ -63,17 +67,6 @@ function sourceUrl(official: string, fileName: string): string {
   return mirror ? `${mirror.replace(/\/+$/, '')}/${fileName}` : official;
 }
 
-async function sha256Of(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
-function writeAtomic(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text);
-  renameSync(`${path}.tmp`, path);
-}
-
 /** A zoo file in the cache, downloading it first when missing; verified against its checksum either way. */
 async function fetchCached(
   what: { name: string; url: string; fileName: string; sha256?: string },
@@ -83,34 +76,41 @@ async function fetchCached(
   const dir = cacheDir('zoo');
   const file = join(dir, what.fileName);
   const sidecar = `${file}.sha256`;
-  const expected = what.sha256 ?? (existsSync(sidecar) ? readFileSync(sidecar, 'utf8').trim() : undefined);
-  if (existsSync(file)) {
-    const actual = await sha256Of(file);
-    if (expected && actual !== expected)
+  /** The cached file, verified against its pinned or recorded checksum; null when there is none. */
+  const cached = async (): Promise<string | null> => {
+    if (!existsSync(file)) return null;
+    const expected = what.sha256 ?? (existsSync(sidecar) ? readFileSync(sidecar, 'utf8').trim() : undefined);
+    if (!expected) return file; // placed there by hand, or a download whose size the server did not state
+    const actual = await sha256File(file, `to verify the cached ${what.name}`);
+    if (actual !== expected)
       throw new WeightsError(
         `${file}: SHA-256 ${actual} differs from ${expected} (${what.sha256 ? 'the published checksum' : 'recorded at download'}); ` +
           `the cached ${what.name} is corrupt or was replaced: delete it to download it again`,
       );
-    if (!expected) writeAtomic(sidecar, `${actual}\n`);
     return file;
-  }
+  };
   const url = sourceUrl(what.url, what.fileName);
   const offline = o.offline ?? process.env.I3D_OFFLINE === '1';
   const help =
     `Expected file: ${what.fileName} (from ${url}). Download it on a machine that is online and copy it to ${file}, ` +
     `or ${alternative}.`;
-  if (offline) throw new WeightsError(`${what.name} is not in the cache and downloads are off (offline). ${help}`);
-  try {
-    const r = await download(url, file, {
-      ...(what.sha256 ? { sha256: what.sha256 } : {}),
-      ...(o.onProgress ? { onProgress: (p: DownloadProgress) => o.onProgress?.(what.name, p) } : {}),
-    });
-    if (!what.sha256) writeAtomic(sidecar, `${r.sha256}\n`);
-    return file;
-  } catch (e) {
-    if (e instanceof DownloadError) throw new WeightsError(`${what.name}: ${e.message}. ${help}`, { cause: e });
-    throw e;
-  }
+  const fetchIt = async (): Promise<string> => {
+    if (offline) throw new WeightsError(`${what.name} is not in the cache and downloads are off (offline). ${help}`);
+    try {
+      const r = await download(url, file, {
+        ...(what.sha256 ? { sha256: what.sha256 } : {}),
+        ...(o.onProgress ? { onProgress: (p: DownloadProgress) => o.onProgress?.(what.name, p) } : {}),
+      });
+      // The reference checksum comes only from a download known to be whole.
+      if (!what.sha256 && r.verified) writeFileAtomic(sidecar, `${r.sha256}\n`);
+      return file;
+    } catch (e) {
+      if (e instanceof DownloadError) throw new WeightsError(`${what.name}: ${e.message}. ${help}`, { cause: e });
+      throw e;
+    }
+  };
+  const r = await fillCacheEntry(file, { read: cached, compute: fetchIt, write: () => {}, purpose: `download of ${what.name}` });
+  return r.value;
 }
 
 /**

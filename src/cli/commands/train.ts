@@ -1,5 +1,6 @@
 // `i3d init`, `i3d train` and `i3d evaluate`: the seed's training recipe from a parameters file and/or flags.
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { writeFileAtomic } from '../../core/storage.js';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import {
@@ -53,8 +54,7 @@ export function registerTrain(program: Command): void {
     .option('--force', 'overwrite an existing file')
     .action((file: string, o: { force?: boolean }) => {
       if (existsSync(file) && !o.force) throw new Error(`${file} exists; pass --force to overwrite it`);
-      writeFileSync(`${file}.tmp`, defaultParamsYaml());
-      renameSync(`${file}.tmp`, file);
+      writeFileAtomic(file, defaultParamsYaml());
       console.log(`wrote ${file}; edit it, then: i3d train --config ${file}`);
     });
 
