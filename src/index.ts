@@ -3,6 +3,8 @@ export { Tensor, tensor, liveTensors, reportedNativeBytes } from './tensor/tenso
 export type { MemoryFormat } from './tensor/tensor.js';
 export { scope, noGrad, enableGrad, isGradEnabled } from './tensor/context.js';
 export type { DType, TypedArray } from './tensor/dtype.js';
+export { I3DError, ERRORS, EXIT_CODES, exitCodeOf, isErrorCode } from './core/errors.js';
+export type { ErrorCode, ErrorKind } from './core/errors.js';
 export { ArgumentError } from './tensor/validate.js';
 export type { OpFn } from './tensor/exec.js';
 export * as ops from './tensor/ops.js';
@@ -57,7 +59,7 @@ export * from './data/synthetic-actions.js';
 export { readNpy, readNpyFloat32, writeNpy, NpyError } from './io/npy.js';
 export type { NpyArray, NpyData } from './io/npy.js';
 export { VideoError } from './video/errors.js';
-export type { VideoErrorCode } from './video/errors.js';
+export type { VideoErrorCode, VideoProblem } from './video/errors.js';
 export { probeVideo } from './video/probe.js';
 export type { VideoInfo, Limits } from './video/probe.js';
 export { decodeFrames, countFrames } from './video/decode.js';

@@ -5,6 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { loadClip, type ClipOptions } from '../video/clip.js';
 import { VideoError, type VideoErrorCode } from '../video/errors.js';
+import { I3DError, isErrorCode } from '../core/errors.js';
 import { flipHorizontal } from '../video/transforms.js';
 import type { ClipResult, ClipTask } from './clip-worker.js';
 import type { Sample } from './dataset.js';
@@ -57,7 +58,8 @@ function reviveError(e: { name: string; message: string; code?: string; file?: s
     v.message = e.message;
     return v;
   }
-  const err = new Error(e.message);
+  // Any other catalogue error keeps its code (and so its exit code) across the thread.
+  const err = isErrorCode(e.code) ? new I3DError(e.code, e.message) : new Error(e.message);
   err.name = e.name;
   return err;
 }
