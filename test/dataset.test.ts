@@ -126,9 +126,9 @@ test('inspectDataset decodes every video: frames and durations, and unreadable f
   const ds = scanFolder(root);
   const reports = await inspectDataset(ds, { jobs: 2 });
   const by = new Map(reports.map((r) => [r.path.slice(root.length + 1), r]));
-  assert.equal(by.get('food/broken.avi')!.errorCode, 'UNREADABLE');
+  assert.equal(by.get('food/broken.avi')!.errorCode, 'I3D_VIDEO_UNREADABLE');
   assert.match(by.get('food/broken.avi')!.error!, /broken\.avi: ffmpeg cannot read it/);
-  assert.equal(by.get('food/empty.mp4')!.errorCode, 'EMPTY');
+  assert.equal(by.get('food/empty.mp4')!.errorCode, 'I3D_VIDEO_EMPTY');
   const again = by.get('greet/again.mkv')!;
   assert.deepEqual([again.frames, again.durationSec, again.width, again.height, again.codec], [64, 64 / 25, 640, 480, 'h264']);
   assert.equal(reports.filter((r) => r.error).length, 2);
@@ -155,7 +155,7 @@ test('i3d dataset inspect prints classes, counts, durations and the unreadable f
       ['greet', 3, 3],
     ],
   );
-  assert.deepEqual(report.unreadable.map((u) => u.code).sort(), ['EMPTY', 'UNREADABLE']);
+  assert.deepEqual(report.unreadable.map((u) => u.code).sort(), ['I3D_VIDEO_EMPTY', 'I3D_VIDEO_UNREADABLE']);
   const missing = spawnSync(process.execPath, [bin, 'dataset', 'inspect', join(tmp.dir, 'nope')], { encoding: 'utf8' });
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /^i3d: .*nope: no such dataset folder/);

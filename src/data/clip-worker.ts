@@ -3,6 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { flipHorizontal } from '../video/transforms.js';
 import type { ClipOptions } from '../video/clip.js';
+import { I3DError } from '../core/errors.js';
 
 export interface ClipTask {
   id: number;
@@ -20,7 +21,7 @@ export type ClipResult =
 type Loader = (path: string, o: ClipOptions) => Promise<{ data: Float32Array; shape: number[]; totalFrames: number }>;
 
 const port = parentPort;
-if (!port) throw new Error('clip-worker.js runs as a worker thread');
+if (!port) throw new I3DError('I3D_INTERNAL', 'clip-worker.js runs as a worker thread');
 const { loaderModule } = workerData as { loaderModule: string };
 const loader = ((await import(loaderModule)) as { loadClip: Loader }).loadClip;
 

@@ -31,6 +31,7 @@ import { VideoError } from '../video/errors.js';
 import { flipHorizontal } from '../video/transforms.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import type { FetchOptions } from '../weights/zoo.js';
+import { I3DError } from '../core/errors.js';
 
 export const FEATURE_CACHE_FORMAT = 'i3d-feature-cache';
 
@@ -178,16 +179,17 @@ export function readFeatureManifest(dir: string): FeatureManifest | null {
   try {
     m = JSON.parse(readFileSync(path, 'utf8')) as FeatureManifest;
   } catch (e) {
-    throw new Error(`${path}: not a readable feature cache manifest (${(e as Error).message})`);
+    throw new I3DError('I3D_BAD_FEATURE_CACHE', `${path}: not a readable feature cache manifest (${(e as Error).message})`);
   }
-  if (m.format !== FEATURE_CACHE_FORMAT || m.version !== 1) throw new Error(`${path}: not an i3d feature cache manifest`);
+  if (m.format !== FEATURE_CACHE_FORMAT || m.version !== 1)
+    throw new I3DError('I3D_BAD_FEATURE_CACHE', `${path}: not an i3d feature cache manifest`);
   return m;
 }
 
 /** A video's features [views, S, F] from the cache folder. */
 export function readFeatures(dir: string, entry: Pick<FeatureEntry, 'file'>): { data: Float32Array; shape: number[] } {
   const t = readSafetensors(join(dir, entry.file)).tensors.get('features');
-  if (!t) throw new Error(`${join(dir, entry.file)}: no 'features' tensor`);
+  if (!t) throw new I3DError('I3D_BAD_FEATURE_CACHE', `${join(dir, entry.file)}: no 'features' tensor`);
   return t;
 }
 
@@ -212,12 +214,12 @@ function resolveInputs(input: FeatureInput): { videos: Video[]; classes?: string
     return { videos, ...(input.classes && { classes: input.classes }), ...(root && { root }) };
   }
   const list = typeof input === 'string' ? [input] : (input as readonly string[]);
-  if (!list.length) throw new Error('no videos given');
+  if (!list.length) throw new I3DError('I3D_USAGE', 'extractFeatures: no videos given');
   const videos: Video[] = [];
   const folders: { root: string; classes: string[] }[] = [];
   for (const p of list) {
     const st = statSync(p, { throwIfNoEntry: false });
-    if (!st) throw new Error(`${p}: no such video file or dataset folder`);
+    if (!st) throw new I3DError('I3D_INPUT_NOT_FOUND', `${p}: no such video file or dataset folder`);
     if (st.isDirectory()) {
       const ds = scanFolder(p);
       const root = resolve(p);
@@ -227,7 +229,7 @@ function resolveInputs(input: FeatureInput): { videos: Video[]; classes?: string
         videos.push({ given: s.path, source, path: relative(root, source), label: s.label, className: s.className });
       }
     } else if (st.isFile()) videos.push({ given: p, source: resolve(p), path: p });
-    else throw new Error(`${p}: not a video file or a folder`);
+    else throw new I3DError('I3D_INPUT_NOT_FOUND', `${p}: not a video file or a folder`);
   }
   const one = folders.length === 1 && videos.every((v) => v.label !== undefined) ? folders[0] : undefined;
   return { videos, ...(one && { classes: one.classes, root: one.root }) };
@@ -318,7 +320,7 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
   const wasTraining = backbone.training;
   let fused: FusedI3D | null = null;
   try {
-    if (backbone.includeTop) throw new Error('extractFeatures: the backbone must be an I3D without its top');
+    if (backbone.includeTop) throw new I3DError('I3D_BAD_MODEL', 'extractFeatures: the backbone must be an I3D without its top');
     backbone.eval();
     // The fused inference path where the CPU and the backbone allow it (full width, on the CPU), else the eager ops.
     fused = chooseEngine(backbone).fused;

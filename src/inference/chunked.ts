@@ -17,6 +17,7 @@ import { tensor, type Tensor } from '../tensor/tensor.js';
 import type { FusedI3D } from './i3d-plan.js';
 import { rethrowMemory } from './memory-budget.js';
 import { receptiveRange, temporalGeometry, type TemporalGeometry } from './receptive-field.js';
+import { I3DError } from '../core/errors.js';
 
 /** A chunk of the video: frames [start, end), of whose output steps `keep` are kept from `skip` on. */
 export interface Chunk {
@@ -88,7 +89,7 @@ export function eagerFeatureMap(model: I3D, clips: Tensor): Tensor {
  * logits convolution, the mean over space: rows [t - kt + 1][classes]. The one-pass head is their mean.
  */
 export function stepLogits(model: I3D, map: Tensor, kt: 1 | 2): Float32Array[] {
-  if (!model.logitsWeight) throw new Error('stepLogits: the model was built without its top (includeTop: false)');
+  if (!model.logitsWeight) throw new I3DError('I3D_BAD_MODEL', 'stepLogits: the model was built without its top (includeTop: false)');
   const w = model.logitsWeight;
   const bias = model.logitsBias;
   return noGrad(() =>

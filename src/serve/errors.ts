@@ -97,7 +97,10 @@ export function toServeError(e: unknown, upload?: { path: string; name: string }
     let msg = e.message;
     // A video's message starts with the file; ffmpeg's own text may name it again.
     if (upload && e instanceof VideoError)
-      msg = `${upload.name}: ${msg.slice(e.file.length + 2).split(`${upload.path}: `).join('')}`;
+      msg = `${upload.name}: ${msg
+        .slice(e.file.length + 2)
+        .split(`${upload.path}: `)
+        .join('')}`;
     // No server path reaches a client (a memory budget names the options as they are, not the path).
     if (upload) msg = msg.split(upload.path).join(upload.name);
     return new ServeError(code, msg);

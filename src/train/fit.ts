@@ -125,7 +125,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   try {
     if (o.resume) {
       const dir = findCheckpoint(join(o.out, 'last'));
-      if (!dir) throw new Error(`--resume: no checkpoint in ${join(o.out, 'last')} to resume from`);
+      if (!dir) throw new I3DError('I3D_BAD_RUN_FOLDER', `--resume: no checkpoint in ${join(o.out, 'last')} to resume from`);
       loadCheckpointInto(dir, o.model, opt);
       state = readCheckpointMeta(dir).trainer;
       resumedFrom = state.epoch;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import type { EpochRecord } from './checkpoint.js';
 import { classificationMetrics, type ClassificationMetrics } from './metrics.js';
+import { I3DError } from '../core/errors.js';
 
 async function svg(spec: TopLevelSpec): Promise<string> {
   // Loaded on first use: the plotting libraries take ~150 ms to load, which every other command can skip.
@@ -141,7 +142,8 @@ ${rows}
 export async function reportFromRun(out: string): Promise<string> {
   const logPath = join(out, 'log.jsonl');
   const classesPath = join(out, 'classes.txt');
-  if (!existsSync(logPath) || !existsSync(classesPath)) throw new Error(`${out}: not a training folder (needs log.jsonl and classes.txt)`);
+  if (!existsSync(logPath) || !existsSync(classesPath))
+    throw new I3DError('I3D_BAD_RUN_FOLDER', `${out}: not a training folder (needs log.jsonl and classes.txt)`);
   const classes = readFileSync(classesPath, 'utf8')
     .split('\n')
     .map((l) => l.trim())
@@ -160,7 +162,7 @@ export async function reportFromRun(out: string): Promise<string> {
   }
   const history = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
   const last = history.at(-1);
-  if (!last) throw new Error(`${logPath}: no finished epoch yet`);
+  if (!last) throw new I3DError('I3D_BAD_RUN_FOLDER', `${logPath}: no finished epoch yet`);
   const labels = classes.map((_, c) => c);
   const rows = last.confusion.flatMap((row, t) => row.flatMap((n, p) => Array.from({ length: n }, () => ({ t, p }))));
   const metrics = classificationMetrics(

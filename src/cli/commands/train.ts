@@ -9,6 +9,7 @@ import { reportFromRun, writeReport } from '../../train/report.js';
 import { readCheckpointMeta } from '../../train/checkpoint.js';
 import { finiteNumber, numberList, percent, positiveInt } from '../options.js';
 import { downloadBars, epochTime, stderrBar } from '../progress.js';
+import { I3DError } from '../../core/errors.js';
 
 /** Flag name -> parameter name (flags override the file). */
 const FLAGS: [string, keyof TrainParams, string, ((v: string) => unknown)?][] = [
@@ -56,7 +57,8 @@ export function paramsFromCli(o: Record<string, unknown>): TrainParams {
   const source = o.config ? `${String(o.config)} (with command-line overrides)` : 'the command line';
   if (raw.data === undefined || raw.out === undefined) {
     const missing = ['data', 'out'].filter((k) => raw[k] === undefined);
-    throw new Error(
+    throw new I3DError(
+      'I3D_USAGE',
       `${source}: ${missing.map((k) => `--${k}`).join(' and ')} ${missing.length > 1 ? 'are' : 'is'} required (or set in --config)`,
     );
   }
@@ -70,7 +72,7 @@ export function registerTrain(program: Command): void {
     .argument('[file]', 'where to write it', 'i3d.yaml')
     .option('--force', 'overwrite an existing file')
     .action((file: string, o: { force?: boolean }) => {
-      if (existsSync(file) && !o.force) throw new Error(`${file} exists; pass --force to overwrite it`);
+      if (existsSync(file) && !o.force) throw new I3DError('I3D_USAGE', `${file} exists; pass --force to overwrite it`);
       writeFileSync(`${file}.tmp`, defaultParamsYaml());
       renameSync(`${file}.tmp`, file);
       console.log(`wrote ${file}; edit it, then: i3d train --config ${file}`);
