@@ -157,6 +157,6 @@ test('i3d dataset inspect prints classes, counts, durations and the unreadable f
   );
   assert.deepEqual(report.unreadable.map((u) => u.code).sort(), ['I3D_VIDEO_EMPTY', 'I3D_VIDEO_UNREADABLE']);
   const missing = spawnSync(process.execPath, [bin, 'dataset', 'inspect', join(tmp.dir, 'nope')], { encoding: 'utf8' });
-  assert.equal(missing.status, 1);
+  assert.equal(missing.status, 3, 'a bad input folder');
   assert.match(missing.stderr, /^i3d: .*nope: no such dataset folder/);
 });

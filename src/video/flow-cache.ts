@@ -6,6 +6,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cacheDir } from '../system/cache-dir.js';
+import { I3DError } from '../core/errors.js';
 import { fail } from '../tensor/validate.js';
 
 /** The folder flow is cached in (not created here). */
@@ -19,7 +20,7 @@ export async function hashFile(path: string): Promise<string> {
   try {
     for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   } catch (e) {
-    throw new Error(`Cannot read video ${path} to hash it for the flow cache: ${(e as Error).message}`);
+    throw new I3DError('I3D_VIDEO_NOT_FOUND', `Cannot read video ${path} to hash it for the flow cache: ${(e as Error).message}`);
   }
   return h.digest('hex');
 }
