@@ -5,6 +5,12 @@ export { scope, noGrad, enableGrad, isGradEnabled } from './tensor/context.js';
 export type { DType, TypedArray } from './tensor/dtype.js';
 export { I3DError, ERRORS, EXIT_CODES, exitCodeOf, isErrorCode } from './core/errors.js';
 export type { ErrorCode, ErrorKind } from './core/errors.js';
+// The catalogue's error classes that are not exported with their modules below.
+export { ClipError } from './inference/clip-input.js';
+export { MemoryBudgetError } from './inference/memory-budget.js';
+export { DownloadError } from './net/download.js';
+export { ParamsError } from './train/params.js';
+export { NonFiniteLossError } from './train/fit.js';
 export { ArgumentError } from './tensor/validate.js';
 export type { OpFn } from './tensor/exec.js';
 export * as ops from './tensor/ops.js';
