@@ -134,15 +134,15 @@ test('inspectDataset decodes every video: frames and durations, and unreadable f
   assert.equal(reports.filter((r) => r.error).length, 2);
 });
 
-test('i3d dataset inspect prints classes, counts, durations and the unreadable files; --json; exit 1 on a missing folder', () => {
+test('i3d dataset inspect prints classes, counts, durations and the unreadable files; --json; exit 3 on a missing folder', () => {
   const bin = join(ROOT, 'dist/src/cli/main.js');
   const r = spawnSync(process.execPath, [bin, 'dataset', 'inspect', root], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /: 2 classes, 7 videos, 2 unreadable/);
   assert.match(r.stdout, /^food\s+4\s+2\s+/m);
   assert.match(r.stdout, /^greet\s+3\s+3\s+/m);
-  assert.match(r.stdout, /food\/broken\.avi: UNREADABLE: ffmpeg cannot read it: Invalid data found when processing input/);
-  assert.match(r.stdout, /food\/empty\.mp4: EMPTY: the file is empty \(0 bytes\)/);
+  assert.match(r.stdout, /food\/broken\.avi: I3D_VIDEO_UNREADABLE: ffmpeg cannot read it: Invalid data found when processing input/);
+  assert.match(r.stdout, /food\/empty\.mp4: I3D_VIDEO_EMPTY: the file is empty \(0 bytes\)/);
   const j = spawnSync(process.execPath, [bin, 'dataset', 'inspect', root, '--json'], { encoding: 'utf8', timeout: 120_000 });
   const report = JSON.parse(j.stdout) as {
     classes: { name: string; videos: number; readable: number; totalSec: number }[];
