@@ -31,7 +31,7 @@ import { VideoError } from '../video/errors.js';
 import { flipHorizontal } from '../video/transforms.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import type { FetchOptions } from '../weights/zoo.js';
-import { I3DError } from '../core/errors.js';
+import { I3DError, isErrorCode } from '../core/errors.js';
 
 export const FEATURE_CACHE_FORMAT = 'i3d-feature-cache';
 
@@ -254,7 +254,8 @@ class Loader {
         const done = this.#waiting.get(r.id);
         this.#waiting.delete(r.id);
         if ('error' in r) {
-          const e = new Error(r.error.message);
+          // A catalogue error keeps its code (and so its exit code) across the thread.
+          const e = isErrorCode(r.error.code) ? new I3DError(r.error.code, r.error.message) : new Error(r.error.message);
           e.name = r.error.name;
           done?.({ ok: false, error: e });
         } else done?.({ ok: true, data: r.data, shape: r.shape });

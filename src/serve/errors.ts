@@ -46,10 +46,7 @@ export class ServeError extends I3DError {
   }
 }
 
-/**
- * The service's answer to a library error a request can cause, by its catalogue code. A library code's HTTP status
- * in the catalogue is that of its service code here (a test checks it), except the two that are the server's fault.
- */
+/** Every video problem has an answer (a Record: the compiler checks that none is left out). */
 const VIDEO_CODES: Record<VideoErrorCode, ServeCode> = {
   I3D_VIDEO_NOT_FOUND: 'INTERNAL', // the upload is our own file: missing means a bug
   I3D_VIDEO_EMPTY: 'EMPTY_UPLOAD',
@@ -64,6 +61,11 @@ const VIDEO_CODES: Record<VideoErrorCode, ServeCode> = {
   I3D_VIDEO_NO_FFMPEG: 'INTERNAL', // the server's install
 };
 
+/**
+ * The service's answer to a library error a request can cause, by its catalogue code (any other error is INTERNAL).
+ * A library code's HTTP status in the catalogue is that of its service code here (a test checks it), except the two
+ * that are the server's fault.
+ */
 export const LIBRARY_CODES: Partial<Record<ErrorCode, ServeCode>> = {
   ...VIDEO_CODES,
   I3D_BAD_CLIP: 'BAD_TENSOR',
