@@ -32,6 +32,7 @@ import { flipHorizontal } from '../video/transforms.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import type { FetchOptions } from '../weights/zoo.js';
 import { I3DError, isErrorCode } from '../core/errors.js';
+import { ArgumentError } from '../tensor/validate.js';
 
 export const FEATURE_CACHE_FORMAT = 'i3d-feature-cache';
 
@@ -311,8 +312,9 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
   const resize = o.resize ?? 256;
   const fps = o.fps ?? 25;
   for (const [name, v] of Object.entries({ views, batch, segments: o.segments, frames: o.frames }))
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`extractFeatures: '${name}' must be a positive integer, got ${v}`);
-  if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`extractFeatures: 'workers' must be an integer >= 0, got ${workers}`);
+    if (!Number.isInteger(v) || v < 1) throw new ArgumentError(`extractFeatures: '${name}' must be a positive integer, got ${v}`);
+  if (!Number.isInteger(workers) || workers < 0)
+    throw new ArgumentError(`extractFeatures: 'workers' must be an integer >= 0, got ${workers}`);
   const { videos, classes, root } = resolveInputs(input);
 
   const owned = typeof o.backbone === 'string';

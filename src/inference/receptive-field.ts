@@ -5,6 +5,7 @@
 import type { I3D, I3DLayer } from '../models/i3d.js';
 import { resolvePadding } from '../nn/functional.js';
 import { I3DError } from '../core/errors.js';
+import { ArgumentError } from '../tensor/validate.js';
 
 /** One layer's temporal kernel, stride and 'SAME' padding before, for an input of `frames` steps. */
 interface TemporalStep {
@@ -40,7 +41,8 @@ export interface TemporalGeometry {
 
 /** The temporal geometry of `model` (up to Mixed_5c) for a clip of `frames` frames. */
 export function temporalGeometry(model: I3D, frames: number): TemporalGeometry {
-  if (!Number.isInteger(frames) || frames < 1) throw new RangeError(`temporalGeometry: frames must be a positive integer, got ${frames}`);
+  if (!Number.isInteger(frames) || frames < 1)
+    throw new ArgumentError(`temporalGeometry: frames must be a positive integer, got ${frames}`);
   let jump = 1;
   let receptive = 1;
   let padBefore = 0;

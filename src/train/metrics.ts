@@ -1,5 +1,5 @@
-import { I3DError } from '../core/errors.js';
 // Classification metrics from logits: top-1, top-k, mean class accuracy, the confusion matrix.
+import { I3DError } from '../core/errors.js';
 
 export interface ClassificationMetrics {
   top1: number;

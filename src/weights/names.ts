@@ -1,6 +1,6 @@
-import { I3DError } from '../core/errors.js';
 // Our parameter names and the Keras port's weight names, and the kernel layout between them.
 // Ours: '<...>.<Unit>.conv.weight' [out, in, kt, kh, kw]; Keras: '<Unit>_conv/kernel:0' (kt, kh, kw, in, out).
+import { I3DError } from '../core/errors.js';
 
 const SUFFIXES: Record<string, string> = {
   'conv.weight': '_conv/kernel:0',
