@@ -2,7 +2,7 @@
 // internal and may change between releases. Grouped by layer, bottom to top (docs/architecture.md).
 
 // core: errors, random numbers, cache folders, downloads, .npy files
-export { I3DError, ERRORS, EXIT_CODES, exitCodeOf } from './core/errors.js';
+export { I3DError, ERRORS, EXIT_CODES, exitCodeOf, isErrorCode } from './core/errors.js';
 export type { ErrorCode, ErrorKind } from './core/errors.js';
 export { mulberry32, deriveSeed, shuffle } from './core/rng.js';
 export type { Rng } from './core/rng.js';
@@ -60,7 +60,7 @@ export { WeightsError } from './weights/errors.js';
 
 // video: probing, decoding, sampling, transforms, clips, TV-L1 optical flow and its cache, encoding
 export { VideoError } from './video/errors.js';
-export type { VideoErrorCode } from './video/errors.js';
+export type { VideoErrorCode, VideoProblem } from './video/errors.js';
 export { probeVideo, DEFAULT_MAX_PIXELS, DEFAULT_MAX_DURATION_SEC } from './video/probe.js';
 export type { VideoInfo, Limits } from './video/probe.js';
 export { decodeFrames, countFrames } from './video/decode.js';
@@ -125,6 +125,7 @@ export type { SyntheticOptions } from './data/synthetic-actions.js';
 export { clipLogits, softmax, addLogits, topK, formatPrediction } from './inference/classify.js';
 export type { TopClass, Prediction } from './inference/classify.js';
 export { checkClip, readClipNpy, ClipError } from './inference/clip-input.js';
+export { MemoryBudgetError } from './inference/memory-budget.js';
 export type { I3DClip } from './inference/clip-input.js';
 export { blockForIsa, bf16OnIsa, bf16Unsupported, cpuSupport } from './inference/cpu-support.js';
 export type { CpuSupport } from './inference/cpu-support.js';

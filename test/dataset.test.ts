@@ -126,23 +126,23 @@ test('inspectDataset decodes every video: frames and durations, and unreadable f
   const ds = scanFolder(root);
   const reports = await inspectDataset(ds, { jobs: 2 });
   const by = new Map(reports.map((r) => [r.path.slice(root.length + 1), r]));
-  assert.equal(by.get('food/broken.avi')!.errorCode, 'UNREADABLE');
+  assert.equal(by.get('food/broken.avi')!.errorCode, 'I3D_VIDEO_UNREADABLE');
   assert.match(by.get('food/broken.avi')!.error!, /broken\.avi: ffmpeg cannot read it/);
-  assert.equal(by.get('food/empty.mp4')!.errorCode, 'EMPTY');
+  assert.equal(by.get('food/empty.mp4')!.errorCode, 'I3D_VIDEO_EMPTY');
   const again = by.get('greet/again.mkv')!;
   assert.deepEqual([again.frames, again.durationSec, again.width, again.height, again.codec], [64, 64 / 25, 640, 480, 'h264']);
   assert.equal(reports.filter((r) => r.error).length, 2);
 });
 
-test('i3d dataset inspect prints classes, counts, durations and the unreadable files; --json; exit 1 on a missing folder', () => {
+test('i3d dataset inspect prints classes, counts, durations and the unreadable files; --json; exit 3 on a missing folder', () => {
   const bin = join(ROOT, 'dist/src/cli/main.js');
   const r = spawnSync(process.execPath, [bin, 'dataset', 'inspect', root], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /: 2 classes, 7 videos, 2 unreadable/);
   assert.match(r.stdout, /^food\s+4\s+2\s+/m);
   assert.match(r.stdout, /^greet\s+3\s+3\s+/m);
-  assert.match(r.stdout, /food\/broken\.avi: UNREADABLE: ffmpeg cannot read it: Invalid data found when processing input/);
-  assert.match(r.stdout, /food\/empty\.mp4: EMPTY: the file is empty \(0 bytes\)/);
+  assert.match(r.stdout, /food\/broken\.avi: I3D_VIDEO_UNREADABLE: ffmpeg cannot read it: Invalid data found when processing input/);
+  assert.match(r.stdout, /food\/empty\.mp4: I3D_VIDEO_EMPTY: the file is empty \(0 bytes\)/);
   const j = spawnSync(process.execPath, [bin, 'dataset', 'inspect', root, '--json'], { encoding: 'utf8', timeout: 120_000 });
   const report = JSON.parse(j.stdout) as {
     classes: { name: string; videos: number; readable: number; totalSec: number }[];
@@ -155,8 +155,8 @@ test('i3d dataset inspect prints classes, counts, durations and the unreadable f
       ['greet', 3, 3],
     ],
   );
-  assert.deepEqual(report.unreadable.map((u) => u.code).sort(), ['EMPTY', 'UNREADABLE']);
+  assert.deepEqual(report.unreadable.map((u) => u.code).sort(), ['I3D_VIDEO_EMPTY', 'I3D_VIDEO_UNREADABLE']);
   const missing = spawnSync(process.execPath, [bin, 'dataset', 'inspect', join(tmp.dir, 'nope')], { encoding: 'utf8' });
-  assert.equal(missing.status, 1);
+  assert.equal(missing.status, 3, 'a bad input folder');
   assert.match(missing.stderr, /^i3d: .*nope: no such dataset folder/);
 });

@@ -1,10 +1,37 @@
-// Bad shapes, dtypes and devices raise catchable errors carrying libtorch's message; the process lives on.
+// Bad shapes, dtypes and devices raise catchable errors carrying libtorch's message; the process lives on. The error
+// catalogue: every code has a kind, an exit code, an HTTP status and a doc; the README's tables are the catalogue's; the
+// real CLI exits with the code of each kind of error.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { join } from 'node:path';
-import { F, ops, scope, tensor } from '../src/index.js';
-import { ROOT } from './helpers.js';
+import {
+  ArgumentError,
+  ClipError,
+  DatasetError,
+  DownloadError,
+  ERRORS,
+  EXIT_CODES,
+  exitCodeOf,
+  F,
+  I3DError,
+  isErrorCode,
+  MemoryBudgetError,
+  NonFiniteLossError,
+  NpyError,
+  ops,
+  ParamsError,
+  scope,
+  tensor,
+  VideoError,
+  WeightsError,
+  type ErrorCode,
+} from '../src/index.js';
+import { errorCodeRows, exitCodeRows, parseTables } from '../src/core/error-table.js';
+import { LIBRARY_CODES, SERVE_CODES, ServeError, toServeError } from '../src/serve/errors.js';
+import { BIN, ROOT, SHARED } from './helpers.js';
+import { tempDir } from './video-fixtures.js';
 
 test('shape and dtype errors from libtorch are JavaScript Errors with its message', () =>
   scope(() => {
@@ -64,4 +91,119 @@ test('a process that hits many libtorch errors survives and still computes', () 
   assert.equal(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /caught 1400 sum 6/);
+});
+
+test('every catalogue code has a kind (an exit code), an HTTP status and a one-line doc; library codes start with I3D_', () => {
+  const codes = Object.keys(ERRORS) as ErrorCode[];
+  assert.ok(codes.length >= 40, `${codes.length} codes`);
+  for (const c of codes) {
+    const { kind, http, doc } = ERRORS[c];
+    assert.ok(Object.hasOwn(EXIT_CODES, kind), `${c}: kind ${kind}`);
+    assert.ok(Number.isInteger(http) && http >= 400 && http <= 599, `${c}: HTTP ${http}`);
+    assert.ok(doc.length >= 10 && !doc.includes('\n'), `${c}: doc`);
+    assert.match(c, /^[A-Z][A-Z0-9_]*$/, c);
+    // The one exception to the I3D_ prefix: the service's published codes.
+    if (!c.startsWith('I3D_')) assert.ok((SERVE_CODES as readonly string[]).includes(c), `${c} is neither I3D_* nor a service code`);
+  }
+  for (const c of SERVE_CODES) assert.ok(isErrorCode(c), `service code ${c} is in the catalogue`);
+  assert.deepEqual(EXIT_CODES, { usage: 2, input: 3, model: 4, resource: 5, internal: 1 });
+  assert.ok(!isErrorCode('toString') && !isErrorCode('NOPE') && isErrorCode('I3D_BAD_NPY'));
+});
+
+test('each error class is an I3DError with its name, code, exit code and HTTP status', () => {
+  const cases: [Error, string, string, number][] = [
+    [new VideoError('EMPTY', 'a.mp4', 'the file is empty (0 bytes)'), 'VideoError', 'I3D_VIDEO_EMPTY', 3],
+    [new VideoError('I3D_VIDEO_TOO_LONG', 'a.mp4', 'too long'), 'VideoError', 'I3D_VIDEO_TOO_LONG', 5],
+    [new WeightsError('w.h5: not an HDF5 file'), 'WeightsError', 'I3D_BAD_WEIGHTS', 4],
+    [new DatasetError('d: no such dataset folder'), 'DatasetError', 'I3D_BAD_DATASET', 3],
+    [new NpyError('x.npy: not a .npy file'), 'NpyError', 'I3D_BAD_NPY', 3],
+    [new ParamsError('p.yaml: bad'), 'ParamsError', 'I3D_BAD_PARAMS', 3],
+    [new ClipError('c.npy: 2 channels'), 'ClipError', 'I3D_BAD_CLIP', 3],
+    [new MemoryBudgetError('--max-memory 1 MB is too small'), 'MemoryBudgetError', 'I3D_MEMORY_BUDGET', 5],
+    [new DownloadError('https://x/y', '/tmp/y', 'download of https://x/y failed'), 'DownloadError', 'I3D_DOWNLOAD', 4],
+    [new NonFiniteLossError('loss became NaN'), 'NonFiniteLossError', 'I3D_NON_FINITE_LOSS', 1],
+    [new ArgumentError("conv3d: 'stride' must be"), 'ArgumentError', 'I3D_INVALID_ARGUMENT', 2],
+    [new ServeError('QUEUE_FULL', 'the queue is full', 1), 'ServeError', 'QUEUE_FULL', 5],
+  ];
+  for (const [e, name, code, exit] of cases) {
+    assert.ok(e instanceof I3DError && e instanceof Error, name);
+    const i = e as I3DError;
+    assert.equal(i.name, name);
+    assert.equal(i.code, code);
+    assert.equal(i.exitCode, exit, `${name} exit code`);
+    assert.equal(exitCodeOf(e), exit);
+    assert.equal(i.httpStatus, ERRORS[i.code].http);
+    assert.ok(String(e.stack).startsWith(`${name}: `), `${name}: stack`);
+  }
+  assert.equal((cases[0]![0] as VideoError).file, 'a.mp4');
+  assert.equal((cases.at(-1)![0] as ServeError).status, 429);
+  assert.equal(exitCodeOf(new Error('plain')), 1);
+  assert.equal(exitCodeOf('a string'), 1);
+});
+
+test("the service answers a library error with its service code, whose HTTP status is the library code's", () => {
+  for (const [lib, served] of Object.entries(LIBRARY_CODES) as [ErrorCode, ErrorCode][]) {
+    assert.ok(isErrorCode(lib) && lib.startsWith('I3D_'), lib);
+    // A missing upload or ffmpeg is the server's fault, whatever the CLI says about the same code.
+    if (served === 'INTERNAL') assert.ok(lib === 'I3D_VIDEO_NOT_FOUND' || lib === 'I3D_VIDEO_NO_FFMPEG', lib);
+    else assert.equal(ERRORS[served].http, ERRORS[lib].http, `${lib} -> ${served}`);
+  }
+  const upload = { path: '/tmp/i3d-upload-123/file', name: 'clip.mp4' };
+  const bad = toServeError(new VideoError('UNREADABLE', upload.path, `ffmpeg cannot read it: ${upload.path}: Invalid data`), upload);
+  assert.deepEqual([bad.code, bad.status, bad.message], ['NOT_A_VIDEO', 415, 'clip.mp4: ffmpeg cannot read it: Invalid data']);
+  const budget = toServeError(new MemoryBudgetError(`${upload.path}: --max-memory 1 MB is too small`), upload);
+  assert.deepEqual([budget.code, budget.status, budget.message], ['VIDEO_LIMIT', 422, 'clip.mp4: --max-memory 1 MB is too small']);
+  const weights = toServeError(new WeightsError('w.h5: corrupt'));
+  assert.deepEqual([weights.code, weights.status], ['INTERNAL', 500]);
+  const clip = toServeError(new ClipError("input 'clip': 2 channels"));
+  assert.deepEqual([clip.code, clip.status], ['BAD_TENSOR', 400]);
+});
+
+test("the README's tables of exit codes and error codes are the catalogue's (node scripts/error-table.mjs writes them)", () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const a = readme.indexOf('<!-- error-table -->');
+  const b = readme.indexOf('<!-- /error-table -->');
+  assert.ok(a >= 0 && b > a, 'README.md has the error-table markers');
+  const [exits, codes] = parseTables(readme.slice(a, b));
+  assert.deepEqual(exits, exitCodeRows(), 'exit codes: run node scripts/error-table.mjs');
+  assert.deepEqual(codes, errorCodeRows(), 'error codes: run node scripts/error-table.mjs');
+  const script = spawnSync(process.execPath, [join(ROOT, 'scripts/error-table.mjs'), '--check'], { encoding: 'utf8' });
+  assert.equal(script.status, 0, script.stderr);
+});
+
+test('the CLI exits 2 for usage errors, 3 for a bad input file, 4 for bad weights, 5 for a resource limit', () => {
+  const tmp = tempDir('i3d-errors-');
+  try {
+    const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
+    const expect = (args: string[], status: number, message: RegExp) => {
+      const r = cli(...args);
+      assert.equal(r.signal, null, `${args.join(' ')}: killed by ${r.signal}`);
+      assert.equal(r.status, status, `${args.join(' ')}: exit ${r.status}\n${r.stderr}`);
+      assert.match(r.stderr, message, args.join(' '));
+    };
+    const video = join(SHARED, 'data/videos/asl_again.mkv');
+    const out = join(tmp.dir, 'out.npy');
+    // Usage (2): commander's own errors, in our format, and ours.
+    expect(['predict', video, '--bogus'], 2, /^i3d: unknown option '--bogus'/);
+    expect(['predict'], 2, /^i3d: missing required argument 'inputs'/);
+    expect(['--threads', '0', 'doctor'], 2, /^i3d: .*--threads must be a positive integer, got '0'/);
+    expect(['predict', video, '--weights', 'random', '--stride', '1'], 2, /^i3d: --stride needs --window/);
+    // Bad input file (3): missing, empty, corrupt.
+    expect(['preprocess', join(tmp.dir, 'missing.mp4'), '--frames', '8', '--out', out], 3, /missing\.mp4: cannot open \(ENOENT\)/);
+    const junk = join(tmp.dir, 'junk.mp4');
+    writeFileSync(junk, Buffer.from('not a video at all, just text bytes named .mp4 '.repeat(40)));
+    expect(['preprocess', junk, '--frames', '8', '--out', out], 3, /^i3d: .*junk\.mp4: /);
+    // Bad weights (4): a corrupt weights file.
+    const corrupt = join(tmp.dir, 'corrupt.h5');
+    writeFileSync(corrupt, Buffer.alloc(4096, 7));
+    expect(['predict', video, '--weights', corrupt], 4, /corrupt\.h5: not an HDF5 file/);
+    // Resource limit (5): the memory budget cannot hold the shortest exact chunk.
+    expect(
+      ['predict', video, '--weights', 'random', '--max-memory', '1', '--size', '64', '--resize', '64'],
+      5,
+      /--max-memory 1 MB is too small for 64x64 frames/,
+    );
+  } finally {
+    tmp.remove();
+  }
 });

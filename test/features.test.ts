@@ -299,6 +299,6 @@ test('i3d extract on a folder writes the manifest and --npy files; a missing inp
   assert.match(r.stdout, /wrote .*manifest\.json/);
 
   r = await i3d('extract', 'loose/a.avi', 'missing.avi', '--out', 'cli-cache', ...SMALL);
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 3, 'a missing input');
   assert.match(r.stderr, /missing\.avi: no such video file/);
 });

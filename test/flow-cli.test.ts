@@ -42,7 +42,7 @@ test('i3d flow writes [1, N, 224, 224, 2] in [-1, 1] with PNGs, a re-run reads t
     for (let i = 0; i < values.length; i += 2) diff += Math.hypot(values[i]! - cv[i]!, values[i + 1]! - cv[i + 1]!) * 20;
     assert.ok(diff / (values.length / 2) <= 0.05, `mean endpoint error ours vs OpenCV ${diff / (values.length / 2)} px`);
     r = run(video, '--out', join(dir, 'x.npy'), '--flow-impl', 'fast');
-    assert.equal(r.status, 1);
+    assert.equal(r.status, 2, 'a usage error');
     assert.match(r.stderr, /--flow-impl must be opencv or ours, got 'fast'/);
     r = run(join(dir, 'missing.mp4'), '--out', join(dir, 'x.npy'));
     assert.equal(r.status, 3, 'I3D_FILE_UNREADABLE: a bad input file');

@@ -184,10 +184,10 @@ test('i3d convert infers the architecture from Keras files, stores labels, and f
     r = cli('convert', join(out, 'rgb'), join(out, 'copy'));
     assert.match(r.stdout, /\(folder\) -> .*: I3D rgb, 400 classes, with labels/);
     r = cli('convert', join(SHARED, 'data/kinetics-i3d/checkpoints/rgb_imagenet/model.ckpt'), join(out, 'ckpt'));
-    assert.equal(r.status, 1);
+    assert.equal(r.status, 4, 'bad weights');
     assert.match(r.stderr, /model\.ckpt\.data-00000-of-00001: the checkpoint's data file is missing/);
     r = cli('convert', join(out, 'nope.h5'), join(out, 'x'));
-    assert.equal(r.status, 1);
+    assert.equal(r.status, 4, 'bad weights');
     assert.match(r.stderr, /nope\.h5: no such weights file/);
     r = cli(
       'convert',
@@ -196,7 +196,7 @@ test('i3d convert infers the architecture from Keras files, stores labels, and f
       '--labels',
       join(SHARED, 'data/kinetics-i3d/label_map_600.txt'),
     );
-    assert.equal(r.status, 1);
+    assert.equal(r.status, 4, 'bad weights');
     assert.match(r.stderr, /600 labels for a model of 400 classes/);
   } finally {
     rmSync(out, { recursive: true, force: true });

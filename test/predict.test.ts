@@ -202,36 +202,40 @@ test('two-stream on a video: with --flow-weights and no --flow, the flow is comp
   assert.ok(readdirSync(join(tmp, 'flow-cache/flow')).length > 0, 'the flow went to the cache');
 });
 
-test('bad input: the CLI names the file and the problem, and exits 1', async () => {
+test('bad input: the CLI names the file and the problem, and exits with the code of the kind of error (README: Errors and exit codes)', async () => {
   const flow = npy.flow_top_224!;
   const rgbWeights = join(fx.dir, caseOf('rgb_top_odd_nonsquare').weights);
-  const checks: [string[], RegExp][] = [
-    [['predict', flow, '--weights', 'random'], /flow_top_224\.npy: 2 channels, but the rgb stream takes 3/],
-    [['predict', join(tmp, 'missing.npy'), '--weights', 'random'], /missing\.npy: cannot read \(ENOENT\)/],
-    [['predict', LABELS, '--weights', 'random'], /label_map\.txt: a text file, not a video/],
+  const checks: [string[], RegExp, number][] = [
+    [['predict', flow, '--weights', 'random'], /flow_top_224\.npy: 2 channels, but the rgb stream takes 3/, 3],
+    [['predict', join(tmp, 'missing.npy'), '--weights', 'random'], /missing\.npy: cannot read \(ENOENT\)/, 3],
+    [['predict', LABELS, '--weights', 'random'], /label_map\.txt: a text file, not a video/, 3],
     [
       ['predict', npy.rgb_top_odd_nonsquare!, '--weights', join(fx.dir, caseOf('flow_top_224').weights)],
       /these are flow weights, but the rgb stream needs rgb weights/,
+      4,
     ],
     [
       ['predict', npy.rgb_top_odd_nonsquare!, '--weights', rgbWeights, '--flow-weights', 'random'],
       /--flow-weights with a .npy clip needs --flow/,
+      2,
     ],
     [
       ['predict', npy.rgb_top_odd_nonsquare!, '--weights', 'rgb_imagenet'],
       /rgb_imagenet: neither a file, a checkpoint nor a model-zoo name/,
+      4,
     ],
-    [['predict', npy.rgb_top_odd_nonsquare!, '--weights', 'random', '--top', '0'], /--top must be a positive integer/],
-    [['predict', npy.rgb_top_odd_nonsquare!, '--weights', 'random', '--precision', 'fp16'], /--precision must be fp32 or bf16/],
-    [['predict', npy.rgb_top_odd_nonsquare!, '--weights', 'random', '--eager', '--precision', 'bf16'], /bf16 needs the fused engine/],
+    [['predict', npy.rgb_top_odd_nonsquare!, '--weights', 'random', '--top', '0'], /--top must be a positive integer/, 2],
+    [['predict', npy.rgb_top_odd_nonsquare!, '--weights', 'random', '--precision', 'fp16'], /--precision must be fp32 or bf16/, 2],
+    [['predict', npy.rgb_top_odd_nonsquare!, '--weights', 'random', '--eager', '--precision', 'bf16'], /bf16 needs the fused engine/, 2],
     [
       ['predict', npy.rgb_top_odd_nonsquare!, '--weights', 'random', '--labels', join(fx.dir, 'cases.json')],
       /label map has 1 names but the model has 400 classes/,
+      4,
     ],
   ];
-  for (const [args, message] of checks) {
+  for (const [args, message, status] of checks) {
     const r = await i3d(args);
-    assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.status, status, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, message);
   }
   const r = spawnSync(process.execPath, [BIN, 'predict', '--help'], { encoding: 'utf8' });
@@ -256,7 +260,7 @@ test('the eager ops and the fused path (fp32 and bf16) give the same prediction 
   } else {
     // Never emulated: a clear error naming the missing feature.
     const r = await i3d(['predict', npy[c.name]!, '--weights', join(fx.dir, c.weights), '--precision', 'bf16']);
-    assert.equal(r.status, 1);
+    assert.equal(r.status, 2, 'not supported here: a usage error');
     assert.match(r.stderr, /bf16 needs a CPU with AVX512-BF16 or AMX/);
   }
 });
@@ -329,6 +333,6 @@ test('i3d bench prints ms per clip and GFLOP/s (--json), for the fused and the e
     assert.ok(Math.abs(j.gflops - (2 * j.gmacs) / (j.msPerClip / 1000)) < 1e-6 * j.gflops);
   }
   const bad = await i3d(['bench', '--precision', 'int8']);
-  assert.equal(bad.status, 1);
+  assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--precision must be one of fp32, bf16/);
 });

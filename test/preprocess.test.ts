@@ -185,6 +185,6 @@ test('i3d preprocess writes [1, T, 224, 224, 3] or [1, S, T, 224, 224, 3] float3
   assert.equal(npy.descr, '<f4');
   assert.deepEqual(npy.shape, [1, 2, 16, 224, 224, 3]);
   const bad = spawnSync(process.execPath, [bin, 'preprocess', CRICKET_GIF, '--frames', 'zero', '--out', out], { encoding: 'utf8' });
-  assert.equal(bad.status, 1);
+  assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--frames must be a positive integer, got 'zero'/);
 });

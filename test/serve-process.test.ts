@@ -22,22 +22,22 @@ after(() => {
 describe('i3d serve (process)', () => {
   it('refuses bad options with a message naming them', async () => {
     const none = await runCli(['serve', '--port', '0']);
-    assert.equal(none.status, 1);
+    assert.equal(none.status, 2);
     assert.match(none.stderr, /--model/);
     const badName = await runCli(['serve', '--model', 'a/b=random']);
-    assert.equal(badName.status, 1);
+    assert.equal(badName.status, 2);
     assert.match(badName.stderr, /name 'a\/b'/);
     const threads = await runCli(['--threads', '64', 'serve', '--model', 'random', '--workers', '4', '--port', '0']);
-    assert.equal(threads.status, 1);
+    assert.equal(threads.status, 2);
     assert.match(threads.stderr, /--workers 4 x --threads 64/);
     const missing = await runCli(['serve', '--model', `${tmp.dir}/nothing-here`, '--port', '0']);
-    assert.equal(missing.status, 1);
+    assert.equal(missing.status, 4);
     assert.match(missing.stderr, /nothing-here/);
     const unnamed = await runCli(['serve', '--model', 'random', '--flow-model', 'random', '--port', '0']);
-    assert.equal(unnamed.status, 1);
+    assert.equal(unnamed.status, 2);
     assert.match(unnamed.stderr, /--flow-model 'random': give NAME=PATH/);
     const unpaired = await runCli(['serve', '--model', 'a=random', '--flow-model', 'b=random', '--port', '0']);
-    assert.equal(unpaired.status, 1);
+    assert.equal(unpaired.status, 2);
     assert.match(unpaired.stderr, /--flow-model b=random: no --model named 'b' \(a\)/);
   });
 

@@ -32,7 +32,7 @@ test('i3d init writes a commented parameters file that train reads; flags overri
   assert.match(yaml, /^# learning rates: initial, reduced, final\nlr: \[0\.01, 0\.001, 0\.0001\]$/m);
   assert.match(yaml, /^lrEpochs: \[10, 15\]$/m);
   r = await i3d('init', 'params.yaml');
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2);
   assert.match(r.stderr, /params\.yaml exists; pass --force/);
   writeFileSync(join(dir, 'params.yaml'), yaml.replace(/^data: .*$/m, 'data: train').replace(/^epochs: .*$/m, 'epochs: 2'));
   r = await i3d('train', '--config', 'params.yaml', '--out', 'run', ...SMALL, ...SMALL2, '--json');
@@ -235,28 +235,28 @@ test('a second i3d train into a folder in use stops at once with I3D_LOCKED; the
 test('bad parameters and models are refused with the field or file named', async () => {
   writeFileSync(join(dir, 'bad.yaml'), 'data: train\nout: runbad\nlr: [0.1, 0.01]\nsegmentz: 3\n');
   let r = await i3d('train', '--config', 'bad.yaml');
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 3);
   assert.match(r.stderr, /bad\.yaml \(with command-line overrides\): 'lr': .*; '\(top\)': Unrecognized key: "segmentz"/);
   r = await i3d('train', '--data', 'train');
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2);
   assert.match(r.stderr, /--out is required/);
   r = await i3d('train', '--data', 'train', '--out', 'r2', '--size', '64', '--resize', '48');
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 3);
   assert.match(r.stderr, /'resize' \(48\) must be at least 'size' \(64\)/);
   r = await i3d('train', '--data', 'train', '--out', 'r3', '--lr', '0.1,0.2');
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2);
   assert.match(r.stderr, /--lr takes 3 comma-separated numbers, got '0\.1,0\.2'/);
   r = await i3d('train', '--data', 'train', '--out', 'r4', '--classes', 'move_up,nope');
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 3);
   assert.match(r.stderr, /train: no class folder for 'nope' \(found: move_down, move_left, move_right, move_up\)/);
   r = await i3d('report', 'nowhere');
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 3);
   assert.match(r.stderr, /nowhere: not a training folder/);
   r = await i3d('evaluate', '--model', 'nowhere', '--data', 'test');
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 4);
   assert.match(r.stderr, /nowhere: not a trained model/);
   r = await i3d('predict', 'long.avi', '--weights', 'random', '--flow-model', 'x');
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2);
   assert.match(r.stderr, /--flow-model needs --model/);
   // Without --model, --window gives windows of the I3D's streamed feature map (75 frames at 25 fps: 3 windows of 1 s).
   r = await i3d('predict', 'long.avi', '--weights', 'random', '--window', '1', '--json');
@@ -271,6 +271,6 @@ test('bad parameters and models are refused with the field or file named', async
     ],
   );
   r = await i3d('predict', 'missing.avi', '--weights', 'random', '--window', '1');
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 3);
   assert.match(r.stderr, /missing\.avi: /);
 });

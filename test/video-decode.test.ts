@@ -115,25 +115,31 @@ test('streaming: stopping after 3 frames of a 40 s video kills ffmpeg and leaves
 test('limits: size, stated duration, duration found while decoding, and the hard timeout', async () => {
   await assert.rejects(
     probeVideo(BOTTLE, { maxPixels: 640 * 359 }),
-    isVideoError('TOO_LARGE', BOTTLE, /640x360 is above the limit of 229760 pixels/),
+    isVideoError('I3D_VIDEO_TOO_LARGE', BOTTLE, /640x360 is above the limit of 229760 pixels/),
   );
-  await assert.rejects(probeVideo(BOTTLE, { maxDurationSec: 10 }), isVideoError('TOO_LONG', BOTTLE, /39\.9 s is above the limit of 10 s/));
+  await assert.rejects(
+    probeVideo(BOTTLE, { maxDurationSec: 10 }),
+    isVideoError('I3D_VIDEO_TOO_LONG', BOTTLE, /39\.9 s is above the limit of 10 s/),
+  );
   // When no duration is stated, the limit holds while decoding.
   const info = await probeVideo(BOTTLE);
   delete info.duration;
   const decodeAll = async () => {
     for await (const f of decodeFrames(BOTTLE, { fps: 25, maxDurationSec: 2, info })) assert.ok(f.timeSec <= 2);
   };
-  await assert.rejects(decodeAll(), isVideoError('TOO_LONG', BOTTLE, /longer than the limit of 2 s/));
-  await assert.rejects(countFrames(BOTTLE, { fps: 25, maxDurationSec: 2, info }), isVideoError('TOO_LONG', BOTTLE, /limit of 2 s/));
+  await assert.rejects(decodeAll(), isVideoError('I3D_VIDEO_TOO_LONG', BOTTLE, /longer than the limit of 2 s/));
+  await assert.rejects(
+    countFrames(BOTTLE, { fps: 25, maxDurationSec: 2, info }),
+    isVideoError('I3D_VIDEO_TOO_LONG', BOTTLE, /limit of 2 s/),
+  );
   assertNoFfmpegLeft();
   // A 1 ms limit: ffmpeg cannot decode 40 s of H.264 in that time; its process group is killed.
   await assert.rejects(
     countFrames(BOTTLE, { fps: 25, timeoutMs: 1, info }),
-    isVideoError('TIMEOUT', BOTTLE, /ffmpeg ran past the 0\.001 s time limit and was killed/),
+    isVideoError('I3D_VIDEO_TIMEOUT', BOTTLE, /ffmpeg ran past the 0\.001 s time limit and was killed/),
   );
   const decodeSlow = async () => {
     for await (const f of decodeFrames(BOTTLE, { timeoutMs: 1, info })) void f;
   };
-  await assert.rejects(decodeSlow(), isVideoError('TIMEOUT', BOTTLE, /time limit/));
+  await assert.rejects(decodeSlow(), isVideoError('I3D_VIDEO_TIMEOUT', BOTTLE, /time limit/));
 });

@@ -23,7 +23,7 @@ function cli(...args: string[]) {
   return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
 }
 
-/** Fails on both paths: loadClip rejects with `code`, and `i3d preprocess` exits 1 with the message and writes nothing. */
+/** Fails on both paths: loadClip rejects with `code`, and `i3d preprocess` exits 3 (bad input file) with the message and writes nothing. */
 async function expectError(file: string, code: string, msg: RegExp): Promise<void> {
   await assert.rejects(
     loadClip(file, { frames: 8 }),
@@ -32,7 +32,7 @@ async function expectError(file: string, code: string, msg: RegExp): Promise<voi
   const out = at('out.npy');
   const r = cli('preprocess', file, '--frames', '8', '--out', out);
   assert.equal(r.signal, null, `${file}: killed by ${r.signal}`);
-  assert.equal(r.status, 1, `${file}: exit ${r.status}\n${r.stderr}`);
+  assert.equal(r.status, 3, `${file}: exit ${r.status}\n${r.stderr}`);
   assert.match(r.stderr, new RegExp(`^i3d: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
   assert.match(r.stderr, msg);
   assert.equal(existsSync(out), false, 'no partial output');
@@ -43,33 +43,33 @@ const frameOf = (data: Float32Array, t: number) => data.subarray(t * FRAME, (t +
 test('0 bytes, random bytes named .avi, a missing file: clear errors', async () => {
   const empty = at('empty.avi');
   writeFileSync(empty, '');
-  await expectError(empty, 'EMPTY', /the file is empty \(0 bytes\)/);
+  await expectError(empty, 'I3D_VIDEO_EMPTY', /the file is empty \(0 bytes\)/);
   const junk = at('random.avi');
   const rng = mulberry32(7);
   writeFileSync(
     junk,
     Uint8Array.from({ length: 20000 }, () => Math.floor(rng() * 256)),
   );
-  await expectError(junk, 'UNREADABLE', /ffmpeg cannot read it: Invalid data found when processing input/);
-  await expectError(at('missing.mp4'), 'NOT_FOUND', /cannot open \(ENOENT\)/);
+  await expectError(junk, 'I3D_VIDEO_UNREADABLE', /ffmpeg cannot read it: Invalid data found when processing input/);
+  await expectError(at('missing.mp4'), 'I3D_VIDEO_NOT_FOUND', /cannot open \(ENOENT\)/);
 });
 
 test('files cut at 50% (MP4, MP4 with the index first, Matroska) are TRUNCATED', async () => {
   const mp4 = readFileSync(BOTTLE);
   writeFileSync(at('cut.mp4'), mp4.subarray(0, mp4.length >> 1));
-  await expectError(at('cut.mp4'), 'TRUNCATED', /the file is cut short/);
+  await expectError(at('cut.mp4'), 'I3D_VIDEO_TRUNCATED', /the file is cut short/);
   const fast = ffmpeg(at('faststart.mp4'), ['-i', ASL[0]!, '-c', 'copy', '-movflags', '+faststart']);
   const f = readFileSync(fast);
   writeFileSync(at('cut-faststart.mp4'), f.subarray(0, f.length >> 1));
-  await expectError(at('cut-faststart.mp4'), 'TRUNCATED', /the file is cut short \(.*partial file\)/);
+  await expectError(at('cut-faststart.mp4'), 'I3D_VIDEO_TRUNCATED', /the file is cut short \(.*partial file\)/);
   const mkv = readFileSync(ASL[0]!);
   writeFileSync(at('cut.mkv'), mkv.subarray(0, mkv.length >> 1));
-  await expectError(at('cut.mkv'), 'TRUNCATED', /the file is cut short \(File ended prematurely\)/);
+  await expectError(at('cut.mkv'), 'I3D_VIDEO_TRUNCATED', /the file is cut short \(File ended prematurely\)/);
 });
 
 test('audio only: NO_VIDEO_STREAM', async () => {
   const audio = ffmpeg(at('audio.m4a'), ['-f', 'lavfi', '-i', 'sine=frequency=440:duration=1']);
-  await expectError(audio, 'NO_VIDEO_STREAM', /no video stream \(only audio\)/);
+  await expectError(audio, 'I3D_VIDEO_NO_VIDEO_STREAM', /no video stream \(only audio\)/);
 });
 
 test('1 and 6 frames: the video is looped to fill the clip', async () => {

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The `i3d` command.
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
-import { exitCodeOf } from '../core/errors.js';
+import { Command, type CommanderError } from 'commander';
+import { EXIT_CODES, exitCodeOf } from '../core/errors.js';
 import { setNumThreads } from '../tensor/runtime.js';
 import { registerCommands } from './commands/index.js';
 import { positiveInt } from './options.js';
@@ -14,6 +14,11 @@ const program = new Command()
   .description('Video action recognition with I3D and I3D-LSTM')
   .version(pkg.version, '-v, --version')
   .option('--threads <n>', 'threads per op (default: all cores)', positiveInt('--threads'))
+  // commander's own errors (unknown command or option, missing argument, a value our parsers refuse) are usage
+  // errors: exit 2 with commander's message, written as `i3d: <message>`. --help and --version exit 0. Set before the
+  // commands are registered, which inherit it.
+  .exitOverride((err: CommanderError) => process.exit(err.exitCode === 0 ? 0 : EXIT_CODES.usage))
+  .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'i3d: ')) })
   .hook('preAction', (cmd) => {
     const t = cmd.opts<{ threads?: number }>().threads;
     if (t) setNumThreads(t);
@@ -29,6 +34,7 @@ process.on('warning', (w) => {
 
 registerCommands(program);
 
+// Anything thrown by a command: its message, and the catalogue's exit code (README: "Errors and exit codes").
 program.parseAsync().catch((e: unknown) => {
   console.error(`i3d: ${e instanceof Error ? e.message : String(e)}`);
   process.exit(exitCodeOf(e));

@@ -7,9 +7,15 @@ import { countFrames } from '../video/decode.js';
 import { VideoError } from '../video/errors.js';
 import { probeVideo, type Limits } from '../video/probe.js';
 import { deriveSeed, mulberry32, shuffle } from '../core/rng.js';
+import { I3DError } from '../core/errors.js';
 
-export class DatasetError extends Error {
-  readonly code = 'I3D_BAD_DATASET';
+/** A dataset folder, split or class index that is missing or malformed (I3D_BAD_DATASET). */
+export class DatasetError extends I3DError {
+  declare readonly code: 'I3D_BAD_DATASET';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('I3D_BAD_DATASET', message, options);
+    this.name = 'DatasetError';
+  }
 }
 
 /** File extensions taken as videos when scanning folders (case-insensitive). */

@@ -14,7 +14,7 @@
 //
 // The worker side: a module that calls serveTasks(handler).
 import { parentPort, Worker, type TransferListItem } from 'node:worker_threads';
-import { ERRORS, I3DError, type ErrorCode } from '../core/errors.js';
+import { I3DError, isErrorCode } from '../core/errors.js';
 
 /** An error as it crosses from a worker: its name, message, stack and own primitive properties (code, file...). */
 export interface SerializedError {
@@ -74,12 +74,12 @@ export function serializeError(e: unknown): SerializedError {
 /** A serialized error as an Error again: an I3DError for a catalogue code, else an Error with its name and props. */
 export function reviveError(e: SerializedError): Error {
   const code = e.props.code;
-  const err: Error =
-    e.name === 'I3DError' && typeof code === 'string' && code in ERRORS ? new I3DError(code as ErrorCode, e.message) : new Error(e.message);
-  if (!(err instanceof I3DError)) {
-    err.name = e.name;
-    Object.assign(err, e.props);
-  }
+  // Any catalogue error (I3DError or a subclass) comes back as an I3DError with its code, so its exit code and HTTP
+  // status survive the thread; its class name is kept as `name`.
+  const err: Error = isErrorCode(code) ? new I3DError(code, e.message) : new Error(e.message);
+  err.name = e.name;
+  for (const [k, v] of Object.entries(e.props)) if (k !== 'code') (err as unknown as Record<string, unknown>)[k] = v;
+  if (!(err instanceof I3DError) && code !== undefined) Object.assign(err, { code });
   if (e.stack !== undefined) err.stack = e.stack;
   return err;
 }

@@ -21,9 +21,9 @@ import { ClipPool } from '../data/clip-pool.js';
 import { scanFolder, type Sample } from '../data/dataset.js';
 import { chooseEngine, type FusedI3D } from '../inference/i3d-plan.js';
 import { sha256File, sha256Stream, stableKey } from '../core/hash.js';
-import { I3DError } from '../core/errors.js';
 import { lock, lockSync, type Lock } from '../core/lock.js';
 import { deriveSeed, mulberry32 } from '../core/rng.js';
+import { I3DError } from '../core/errors.js';
 import { writeJsonAtomic } from '../core/storage.js';
 import { writeNpy } from '../io/npy.js';
 import { I3D, type Stream } from '../models/i3d.js';
@@ -34,6 +34,7 @@ import type { ClipOptions } from '../video/clip.js';
 import { VideoError } from '../video/errors.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import type { FetchOptions } from '../weights/zoo.js';
+import { ArgumentError } from '../tensor/validate.js';
 
 export const FEATURE_CACHE_FORMAT = 'i3d-feature-cache';
 
@@ -194,16 +195,17 @@ export function readFeatureManifest(dir: string): FeatureManifest | null {
   try {
     m = JSON.parse(readFileSync(path, 'utf8')) as FeatureManifest;
   } catch (e) {
-    throw new Error(`${path}: not a readable feature cache manifest (${(e as Error).message})`);
+    throw new I3DError('I3D_BAD_FEATURE_CACHE', `${path}: not a readable feature cache manifest (${(e as Error).message})`);
   }
-  if (m.format !== FEATURE_CACHE_FORMAT || m.version !== 1) throw new Error(`${path}: not an i3d feature cache manifest`);
+  if (m.format !== FEATURE_CACHE_FORMAT || m.version !== 1)
+    throw new I3DError('I3D_BAD_FEATURE_CACHE', `${path}: not an i3d feature cache manifest`);
   return m;
 }
 
 /** A video's features [views, S, F] from the cache folder. */
 export function readFeatures(dir: string, entry: Pick<FeatureEntry, 'file'>): { data: Float32Array; shape: number[] } {
   const t = readSafetensors(join(dir, entry.file)).tensors.get('features');
-  if (!t) throw new Error(`${join(dir, entry.file)}: no 'features' tensor`);
+  if (!t) throw new I3DError('I3D_BAD_FEATURE_CACHE', `${join(dir, entry.file)}: no 'features' tensor`);
   return t;
 }
 
@@ -228,12 +230,12 @@ function resolveInputs(input: FeatureInput): { videos: Video[]; classes?: string
     return { videos, ...(input.classes && { classes: input.classes }), ...(root && { root }) };
   }
   const list = typeof input === 'string' ? [input] : (input as readonly string[]);
-  if (!list.length) throw new Error('no videos given');
+  if (!list.length) throw new I3DError('I3D_USAGE', 'extractFeatures: no videos given');
   const videos: Video[] = [];
   const folders: { root: string; classes: string[] }[] = [];
   for (const p of list) {
     const st = statSync(p, { throwIfNoEntry: false });
-    if (!st) throw new Error(`${p}: no such video file or dataset folder`);
+    if (!st) throw new I3DError('I3D_INPUT_NOT_FOUND', `${p}: no such video file or dataset folder`);
     if (st.isDirectory()) {
       const ds = scanFolder(p);
       const root = resolve(p);
@@ -243,7 +245,7 @@ function resolveInputs(input: FeatureInput): { videos: Video[]; classes?: string
         videos.push({ given: s.path, source, path: relative(root, source), label: s.label, className: s.className });
       }
     } else if (st.isFile()) videos.push({ given: p, source: resolve(p), path: p });
-    else throw new Error(`${p}: not a video file or a folder`);
+    else throw new I3DError('I3D_INPUT_NOT_FOUND', `${p}: not a video file or a folder`);
   }
   const one = folders.length === 1 && videos.every((v) => v.label !== undefined) ? folders[0] : undefined;
   return { videos, ...(one && { classes: one.classes, root: one.root }) };
@@ -272,8 +274,9 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
   const resize = o.resize ?? 256;
   const fps = o.fps ?? 25;
   for (const [name, v] of Object.entries({ views, batch, segments: o.segments, frames: o.frames }))
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`extractFeatures: '${name}' must be a positive integer, got ${v}`);
-  if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`extractFeatures: 'workers' must be an integer >= 0, got ${workers}`);
+    if (!Number.isInteger(v) || v < 1) throw new ArgumentError(`extractFeatures: '${name}' must be a positive integer, got ${v}`);
+  if (!Number.isInteger(workers) || workers < 0)
+    throw new ArgumentError(`extractFeatures: 'workers' must be an integer >= 0, got ${workers}`);
   const { videos, classes, root } = resolveInputs(input);
 
   const owned = typeof o.backbone === 'string';
@@ -284,7 +287,7 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
   /** The feature files this run computes, locked until written (see the note before the compute loop). */
   const entryLocks = new Map<string, Lock>();
   try {
-    if (backbone.includeTop) throw new Error('extractFeatures: the backbone must be an I3D without its top');
+    if (backbone.includeTop) throw new I3DError('I3D_BAD_MODEL', 'extractFeatures: the backbone must be an I3D without its top');
     backbone.eval();
     // The fused inference path where the CPU and the backbone allow it (full width, on the CPU), else the eager ops.
     fused = chooseEngine(backbone).fused;

@@ -17,6 +17,8 @@ import { tensor, type Tensor } from '../tensor/tensor.js';
 import type { FusedI3D } from './i3d-plan.js';
 import { rethrowMemory } from './memory-budget.js';
 import { receptiveRange, temporalGeometry, type TemporalGeometry } from './receptive-field.js';
+import { I3DError } from '../core/errors.js';
+import { ArgumentError } from '../tensor/validate.js';
 
 /** A chunk of the video: frames [start, end), of whose output steps `keep` are kept from `skip` on. */
 export interface Chunk {
@@ -46,14 +48,14 @@ export function minChunkFrames(g: TemporalGeometry): number {
 
 /**
  * The chunks of a video of `g.frames` frames run `chunkFrames` at a time (at most; rounded down to the alignment).
- * One chunk when the video fits. Throws a RangeError when chunks that short cannot keep any exact step.
+ * One chunk when the video fits. Throws an ArgumentError when chunks that short cannot keep any exact step.
  */
 export function planChunks(g: TemporalGeometry, chunkFrames: number): Chunk[] {
   const T = g.frames;
   const L = alignedChunkFrames(g, chunkFrames);
   if (L >= T) return [{ start: 0, end: T, skip: 0, keep: g.outputs, first: 0 }];
   if (L < minChunkFrames(g))
-    throw new RangeError(`planChunks: chunks of ${chunkFrames} frames are too short; the fewest is ${minChunkFrames(g)}`);
+    throw new ArgumentError(`planChunks: chunks of ${chunkFrames} frames are too short; the fewest is ${minChunkFrames(g)}`);
   const chunks: Chunk[] = [];
   let next = 0;
   while (next < g.outputs) {
@@ -63,7 +65,7 @@ export function planChunks(g: TemporalGeometry, chunkFrames: number): Chunk[] {
     // The last step whose receptive field ends inside the chunk (all of them in the last chunk).
     let last = end === T ? g.outputs - 1 : Math.floor((end - g.receptive + g.padBefore) / g.stride);
     last = Math.min(last, g.outputs - 1);
-    if (last < next) throw new RangeError(`planChunks: a chunk of ${end - start} frames keeps no step (internal error)`);
+    if (last < next) throw new I3DError('I3D_INTERNAL', `planChunks: a chunk of ${end - start} frames keeps no step (internal error)`);
     chunks.push({ start, end, skip: next - start / g.stride, keep: last - next + 1, first: next });
     next = last + 1;
   }
@@ -88,7 +90,7 @@ export function eagerFeatureMap(model: I3D, clips: Tensor): Tensor {
  * logits convolution, the mean over space: rows [t - kt + 1][classes]. The one-pass head is their mean.
  */
 export function stepLogits(model: I3D, map: Tensor, kt: 1 | 2): Float32Array[] {
-  if (!model.logitsWeight) throw new Error('stepLogits: the model was built without its top (includeTop: false)');
+  if (!model.logitsWeight) throw new I3DError('I3D_BAD_MODEL', 'stepLogits: the model was built without its top (includeTop: false)');
   const w = model.logitsWeight;
   const bias = model.logitsBias;
   return noGrad(() =>
@@ -179,9 +181,9 @@ export async function runChunked(
   const fill = async (end: number) => {
     while (received < end) {
       const r = await it.next();
-      if (r.done) throw new RangeError(`runChunked: the source ended after ${received} frames, expected ${T}`);
+      if (r.done) throw new ArgumentError(`runChunked: the source ended after ${received} frames, expected ${T}`);
       if (r.value.length !== frameLen)
-        throw new RangeError(`runChunked: frame ${received} has ${r.value.length} values, expected ${H}x${W}x${C} = ${frameLen}`);
+        throw new ArgumentError(`runChunked: frame ${received} has ${r.value.length} values, expected ${H}x${W}x${C} = ${frameLen}`);
       buf.set(r.value, (received - bufStart) * frameLen);
       received++;
       if (received % 25 === 0) progress();

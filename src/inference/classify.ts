@@ -3,6 +3,7 @@
 import type { I3D } from '../models/i3d.js';
 import { scope } from '../tensor/context.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { I3DError } from '../core/errors.js';
 
 export interface TopClass {
   index: number;
@@ -18,7 +19,8 @@ export interface Prediction {
 
 /** The logits of one clip [1, T, H, W, C] (a batch gives one row per clip: this returns the first). */
 export function clipLogits(model: I3D, clip: Tensor): number[] {
-  if (!model.includeTop) throw new Error(`I3D.predict: this ${model.stream} model has no top (logits layer); load weights with their top`);
+  if (!model.includeTop)
+    throw new I3DError('I3D_BAD_MODEL', `I3D.predict: this ${model.stream} model has no top (logits layer); load weights with their top`);
   return model.evaluating(() => scope(() => model.forward(clip).logits!.narrow(0, 0, 1).toArray()));
 }
 
@@ -32,14 +34,15 @@ export function softmax(logits: readonly number[]): number[] {
 
 /** Element-wise sum of the streams' logits (two-stream fusion). */
 export function addLogits(a: readonly number[], b: readonly number[]): number[] {
-  if (a.length !== b.length) throw new Error(`two-stream: the RGB model has ${a.length} classes and the flow model ${b.length}`);
+  if (a.length !== b.length)
+    throw new I3DError('I3D_BAD_MODEL', `two-stream: the RGB model has ${a.length} classes and the flow model ${b.length}`);
   return a.map((x, i) => x + b[i]!);
 }
 
 /** The k most probable classes, most probable first; labels default to the class index. */
 export function topK(logits: readonly number[], k: number, labels?: readonly string[]): Prediction {
   if (labels && labels.length !== logits.length)
-    throw new Error(`the label map has ${labels.length} names but the model has ${logits.length} classes`);
+    throw new I3DError('I3D_BAD_MODEL', `the label map has ${labels.length} names but the model has ${logits.length} classes`);
   const p = softmax(logits);
   const order = logits.map((_, i) => i).sort((i, j) => logits[j]! - logits[i]! || i - j);
   const top = order.slice(0, Math.min(k, logits.length)).map((index) => ({

@@ -9,6 +9,7 @@ import { minChunkFrames, runChunked, type ChunkedResult, type ChunkProgress } fr
 import { chooseEngine, type EngineOptions, type FusedI3D } from './i3d-plan.js';
 import { chunkFramesFor, DEFAULT_MAX_MEMORY } from './memory-budget.js';
 import { temporalGeometry } from './receptive-field.js';
+import { I3DError } from '../core/errors.js';
 
 /** Frames of one video for a stream, counted, coming one at a time (src/video/stream-frames.ts, or a clip's frames). */
 export interface FrameSource {
@@ -59,7 +60,8 @@ export class ClipRunner {
   outputs(clip: I3DClip): Promise<{ logits: number[]; features: number[] }> {
     return scope(async () => {
       const x = tensor(clip.data, clip.shape);
-      if (!this.model.includeTop) throw new Error(`I3D.predict: this ${this.model.stream} model has no top (logits layer)`);
+      if (!this.model.includeTop)
+        throw new I3DError('I3D_BAD_MODEL', `I3D.predict: this ${this.model.stream} model has no top (logits layer)`);
       const out = this.fused ? this.fused.outputs(await this.fused.featureMapAsync(x)) : this.model.evaluating(() => this.model.forward(x));
       return { logits: out.logits!.narrow(0, 0, 1).toArray(), features: out.features.narrow(0, 0, 1).toArray() };
     });
@@ -71,7 +73,10 @@ export class ClipRunner {
    */
   streamed(input: FrameSource, o: StreamedOptions = {}): Promise<ChunkedResult> {
     if (!this.model.includeTop)
-      throw new Error(`I3D.predict: this ${this.model.stream} model has no top (logits layer); load weights with their top`);
+      throw new I3DError(
+        'I3D_BAD_MODEL',
+        `I3D.predict: this ${this.model.stream} model has no top (logits layer); load weights with their top`,
+      );
     const g = temporalGeometry(this.model, input.frames);
     const budget = o.maxMemory ?? DEFAULT_MAX_MEMORY;
     const dims = { height: input.height, width: input.width, channels: this.model.inChannels };

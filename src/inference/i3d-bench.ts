@@ -8,6 +8,7 @@ import * as ops from '../tensor/ops.js';
 import type { Precision } from '../tensor/plan.js';
 import { cpuSupport } from './cpu-support.js';
 import { chooseEngine } from './i3d-plan.js';
+import { I3DError } from '../core/errors.js';
 
 /** Multiply-accumulates of one clip of frames x height x width through the model (convolutions and logits). */
 export function i3dMacs(model: I3D, frames: number, height: number, width: number): number {
@@ -106,7 +107,8 @@ export function benchI3D(o: BenchOptions = {}): BenchResult {
     fused = chooseEngine(model, { engine: o.engine, precision }).fused;
   } catch (e) {
     model.dispose();
-    throw new Error(`i3d bench: ${(e as Error).message}`);
+    const msg = `i3d bench: ${(e as Error).message}`;
+    throw e instanceof I3DError ? new I3DError(e.code, msg, { cause: e }) : new Error(msg, { cause: e });
   }
   try {
     return scope(() => {

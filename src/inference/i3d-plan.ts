@@ -24,6 +24,7 @@ import {
 import type { Tensor } from '../tensor/tensor.js';
 import * as v from '../tensor/validate.js';
 import { bf16Unsupported, type CpuSupport, cpuSupport, warnOnce } from './cpu-support.js';
+import { I3DError } from '../core/errors.js';
 
 const BN_EPS = 1e-3;
 
@@ -227,7 +228,7 @@ export class FusedI3D {
     this.maxPlans = v.int('FusedI3D', 'maxPlans', o.maxPlans ?? 2, 1);
     if (o.block !== undefined && o.block !== 8 && o.block !== 16) v.fail('FusedI3D', 'block', '8 or 16', o.block);
     const layout = fusedLayout(model, this.precision, cpuSupport(), o.block);
-    if ('reason' in layout) throw new Error(`FusedI3D: ${layout.reason}`);
+    if ('reason' in layout) throw new I3DError('I3D_UNSUPPORTED', `FusedI3D: ${layout.reason}`);
     this.block = layout.block;
     for (const l of model.layers) {
       const units = l.kind === 'unit' ? [l.unit] : l.kind === 'mixed' ? l.block.units.flat() : [];
@@ -265,7 +266,7 @@ export class FusedI3D {
     const why =
       `no fast oneDNN kernels for ${frames}x${height}x${width} clips on this CPU (it needs AVX2 or AVX-512; oneDNN runs ${isa} ` +
       `here: ${slow.map((s) => `${s.steps} steps in ${s.block}-channel blocks`).join(', ')} on reference kernels)`;
-    if (this.precision !== 'fp32') throw new Error(`FusedI3D: ${why}; ${this.precision} has no other path`);
+    if (this.precision !== 'fp32') throw new I3DError('I3D_UNSUPPORTED', `FusedI3D: ${why}; ${this.precision} has no other path`);
     warnOnce(`I3D fused path: ${why}; running the eager ops instead (slower)`);
     return null;
   }
@@ -403,12 +404,13 @@ export interface EngineChoice {
 export function chooseEngine(model: I3D, o: EngineOptions = {}): EngineChoice {
   const precision = o.precision ?? 'fp32';
   if (o.engine === 'eager') {
-    if (precision !== 'fp32') throw new Error(`precision ${precision} needs the fused engine (the eager ops run fp32)`);
+    if (precision !== 'fp32')
+      throw new I3DError('I3D_UNSUPPORTED', `precision ${precision} needs the fused engine (the eager ops run fp32)`);
     return { fused: null, reason: 'the eager engine was asked for' };
   }
   const refusal = fusedRefusal(model, precision);
   if (!refusal) return { fused: new FusedI3D(model, { precision }), reason: null };
-  if (precision !== 'fp32') throw new Error(`precision ${precision}: ${refusal.reason}`);
+  if (precision !== 'fp32') throw new I3DError('I3D_UNSUPPORTED', `precision ${precision}: ${refusal.reason}`);
   if (refusal.kind === 'cpu') warnOnce(`I3D fused path: ${refusal.reason}; running the eager ops instead (slower)`);
   return { fused: null, reason: refusal.reason };
 }

@@ -8,6 +8,7 @@ import { addLogits, topK, type Prediction } from './classify.js';
 import { ClipRunner } from './clip-runner.js';
 import { MemoryBudgetError } from './memory-budget.js';
 import { frameSourceAhead, labelsFor, loadClassifier, type PredictOptions, RANDOM_WEIGHTS, streamLogits } from './predict.js';
+import { I3DError } from '../core/errors.js';
 
 /** The files to classify: files as given, folders expanded to their video files (recursively, sorted). */
 export function expandInputs(inputs: readonly string[]): string[] {
@@ -55,7 +56,8 @@ export async function predictFiles(
   o: PredictOptions,
   onResult: (r: FileResult) => void,
 ): Promise<PredictFilesSummary> {
-  if (o.flow) throw new Error('--flow <npy> takes one input; for many videos use --flow-weights (flow computed from each video)');
+  if (o.flow)
+    throw new I3DError('I3D_USAGE', '--flow <npy> takes one input; for many videos use --flow-weights (flow computed from each video)');
   const t0 = performance.now();
   const spec = o.weights ?? 'rgb_imagenet_and_kinetics';
   if (spec === RANDOM_WEIGHTS) o.warn?.('random weights: the classes below mean nothing (use --weights to load real ones)');

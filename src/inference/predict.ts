@@ -17,6 +17,7 @@ import { loadClip as loadFlowClip } from '../video/flow-clip.js';
 import { streamFrames } from '../video/stream-frames.js';
 import { MIN_FRAMES } from '../models/i3d.js';
 import type { WindowPrediction } from './windows.js';
+import { I3DError } from '../core/errors.js';
 
 /** `random` stands for random weights (to try the pipeline without a download; the classes mean nothing). */
 export { RANDOM_WEIGHTS } from '../weights/zoo.js';
@@ -237,9 +238,14 @@ export function addStreams(a: StreamLogits, b: StreamLogits): StreamLogits {
 export async function predict(input: string, o: PredictOptions = {}): Promise<PredictResult> {
   const npyInput = input.toLowerCase().endsWith('.npy');
   if (o.flowWeights && !o.flow && npyInput)
-    throw new Error('--flow-weights with a .npy clip needs --flow <flow clip .npy> (for a video, the flow is computed from it)');
-  if (o.window !== undefined && !(o.window > 0)) throw new RangeError(`--window must be a positive number of seconds, got ${o.window}`);
-  if (o.stride !== undefined && !(o.stride > 0)) throw new RangeError(`--stride must be a positive number of seconds, got ${o.stride}`);
+    throw new I3DError(
+      'I3D_USAGE',
+      '--flow-weights with a .npy clip needs --flow <flow clip .npy> (for a video, the flow is computed from it)',
+    );
+  if (o.window !== undefined && !(o.window > 0))
+    throw new I3DError('I3D_INVALID_ARGUMENT', `--window must be a positive number of seconds, got ${o.window}`);
+  if (o.stride !== undefined && !(o.stride > 0))
+    throw new I3DError('I3D_INVALID_ARGUMENT', `--stride must be a positive number of seconds, got ${o.stride}`);
   const spec = o.weights ?? 'rgb_imagenet_and_kinetics';
   if (spec === RANDOM_WEIGHTS) o.warn?.('random weights: the classes below mean nothing (use --weights to load real ones)');
   const rgb = await loadClassifier(spec, 'rgb', o);

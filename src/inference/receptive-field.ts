@@ -4,6 +4,8 @@
 // odd one), so it is computed for the whole video's length, as the one-pass model sees it.
 import type { I3D, I3DLayer } from '../models/i3d.js';
 import { resolvePadding } from '../nn/functional.js';
+import { I3DError } from '../core/errors.js';
+import { ArgumentError } from '../tensor/validate.js';
 
 /** One layer's temporal kernel, stride and 'SAME' padding before, for an input of `frames` steps. */
 interface TemporalStep {
@@ -19,7 +21,8 @@ function temporalKernel(l: I3DLayer): { kernel: number; stride: number } {
   // Branches 0-2 are chains of units; branch 3 is a 3x3x3 max pool (stride 1) then its units.
   const widest = l.block.units.map((chain, b) => chain.reduce((k, u) => k + u.kernel[0] - 1, b === 3 ? 3 : 1));
   for (const chain of l.block.units)
-    for (const u of chain) if (u.stride[0] !== 1) throw new Error(`receptive field: ${u.name} has temporal stride ${u.stride[0]}, not 1`);
+    for (const u of chain)
+      if (u.stride[0] !== 1) throw new I3DError('I3D_INTERNAL', `receptive field: ${u.name} has temporal stride ${u.stride[0]}, not 1`);
   return { kernel: Math.max(...widest), stride: 1 };
 }
 
@@ -38,7 +41,8 @@ export interface TemporalGeometry {
 
 /** The temporal geometry of `model` (up to Mixed_5c) for a clip of `frames` frames. */
 export function temporalGeometry(model: I3D, frames: number): TemporalGeometry {
-  if (!Number.isInteger(frames) || frames < 1) throw new RangeError(`temporalGeometry: frames must be a positive integer, got ${frames}`);
+  if (!Number.isInteger(frames) || frames < 1)
+    throw new ArgumentError(`temporalGeometry: frames must be a positive integer, got ${frames}`);
   let jump = 1;
   let receptive = 1;
   let padBefore = 0;

@@ -4,6 +4,7 @@
 // Steps near a window's edges see the frames around the window (the whole video's map), not padding.
 import { meanRows } from './chunked.js';
 import type { Prediction } from './classify.js';
+import { I3DError } from '../core/errors.js';
 
 /** One window's prediction over a long video (i3d predict --window). */
 export interface WindowPrediction extends Prediction {
@@ -39,7 +40,8 @@ export function windowSteps(span: WindowSpan, stride: number, steps: number): [n
 export function windowLogits(rows: readonly Float32Array[], span: WindowSpan, stride: number, steps: number): Float32Array {
   const [first, last] = windowSteps(span, stride, steps);
   if (last - first < 2)
-    throw new RangeError(
+    throw new I3DError(
+      'I3D_USAGE',
       `window frames ${span.start}-${span.end} span ${last - first} feature step(s); the head needs 2 (${2 * stride} frames): use a longer --window`,
     );
   return meanRows(rows, first, last - 1);

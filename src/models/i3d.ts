@@ -9,6 +9,7 @@ import { noGrad } from '../tensor/context.js';
 import * as ops from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
 import * as v from '../tensor/validate.js';
+import { I3DError } from '../core/errors.js';
 
 /** Conv3D (no bias) -> BatchNorm (no scale, eps 1e-3) -> ReLU, TF-SAME padding: Keras' `conv3d_bn`. */
 export class Unit3d extends Module {
@@ -267,7 +268,8 @@ export class I3D extends Module {
    * averages over time; at 224x224 one spatial position remains, so the two agree).
    */
   forwardHead(featureMap: Tensor): Tensor {
-    if (!this.logitsWeight) throw new Error('I3D.forwardHead: this model was built without its top (includeTop: false)');
+    if (!this.logitsWeight)
+      throw new I3DError('I3D_BAD_MODEL', 'I3D.forwardHead: this model was built without its top (includeTop: false)');
     const [, , t, h, w] = featureMap.shape as [number, number, number, number, number];
     const pooled = F.avgPool3d(featureMap, [Math.min(2, t), Math.min(7, h), Math.min(7, w)], { stride: 1 });
     const dropped = F.dropout(pooled, this.dropout, this.training);

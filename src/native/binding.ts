@@ -80,6 +80,7 @@ function findAddon(): string {
     const p = join(here, up, 'build/Release/i3d_native.node');
     if (existsSync(p)) return p;
   }
+  // Plain Errors here and below (exit 1): an incomplete install, not a bad input.
   throw new Error(
     'The i3d native addon is not built (build/Release/i3d_native.node is missing). ' +
       'Run `npm run build:native` (it needs libtorch: `sudo apt-get install libtorch-dev` on Debian/Ubuntu).',

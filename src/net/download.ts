@@ -8,12 +8,15 @@ import { finished } from 'node:stream/promises';
 import { sha256File, sha256Stream } from '../core/hash.js';
 import { lock } from '../core/lock.js';
 import { publishFile } from '../core/storage.js';
+import { I3DError } from '../core/errors.js';
 
-export class DownloadError extends Error {
+/** A download that failed: network, HTTP status, checksum or idle time-out (I3D_DOWNLOAD). */
+export class DownloadError extends I3DError {
+  declare readonly code: 'I3D_DOWNLOAD';
   readonly url: string;
   readonly file: string;
-  constructor(url: string, file: string, message: string, options?: ErrorOptions) {
-    super(message, options);
+  constructor(url: string, file: string, message: string, options?: { cause?: unknown }) {
+    super('I3D_DOWNLOAD', message, options);
     this.name = 'DownloadError';
     this.url = url;
     this.file = file;

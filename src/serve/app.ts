@@ -18,6 +18,7 @@ import { Metrics } from './metrics.js';
 import { type ClipEngine, loadServedModel, type ModelSpec, type ServedModel } from './models.js';
 import { encodeInferResponse, parseInferRequest, type InferInput, type OutputTensor } from './oip.js';
 import { formatBytes, saveBytes, saveStream, tooLarge, UploadDir } from './upload.js';
+import { I3DError } from '../core/errors.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 /** The web page's files, shipped in the package next to the compiled code (src/serve/page). */
@@ -153,10 +154,10 @@ function keyMatches(given: string, key: string): boolean {
 }
 
 export async function startServer(o: ServeOptions): Promise<I3DServer> {
-  if (!o.models.length) throw new Error('i3d serve: no model (give --model NAME=PATH at least once)');
+  if (!o.models.length) throw new I3DError('I3D_USAGE', 'i3d serve: no model (give --model NAME=PATH at least once)');
   const names = new Set<string>();
   for (const m of o.models) {
-    if (names.has(m.name)) throw new Error(`i3d serve: two models are named '${m.name}' (name them: --model NAME=PATH)`);
+    if (names.has(m.name)) throw new I3DError('I3D_USAGE', `i3d serve: two models are named '${m.name}' (name them: --model NAME=PATH)`);
     names.add(m.name);
   }
   const host = o.host ?? '127.0.0.1';

@@ -1,63 +1,80 @@
-// The service's error catalogue: every error a route can answer with has a code, an HTTP status and a message
-// that names the input. Errors of the rest of the library (video, clip, fastify's own) are mapped onto it here.
-import { ClipError } from '../inference/clip-input.js';
-import { MemoryBudgetError } from '../inference/memory-budget.js';
+// The service's errors: every error a route can answer with has a code of the one catalogue (core/errors.ts: the
+// service's block, whose codes keep the names the HTTP API published), an HTTP status and a message that names the
+// input. Errors of the rest of the library (video, clip, memory budget, fastify's own) are mapped onto them here.
+import { ERRORS, I3DError, type ErrorCode } from '../core/errors.js';
 import { VideoError, type VideoErrorCode } from '../video/errors.js';
 
-export const CATALOGUE = {
-  BAD_REQUEST: 400,
-  BAD_JSON: 400,
-  BAD_TENSOR: 400,
-  EMPTY_UPLOAD: 400,
-  UNAUTHORIZED: 401,
-  NOT_FOUND: 404,
-  UNKNOWN_MODEL: 404,
-  METHOD_NOT_ALLOWED: 405,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  NOT_A_VIDEO: 415,
-  VIDEO_LIMIT: 422,
-  QUEUE_FULL: 429,
-  INTERNAL: 500,
-  NOT_READY: 503,
-  SHUTTING_DOWN: 503,
-  TIMEOUT: 504,
-  /** The client went away before the answer (nginx's 499; never reaches anyone, counted in metrics). */
-  CLIENT_CLOSED: 499,
-} as const satisfies Record<string, number>;
+/** The codes of the service's JSON error answers. */
+export const SERVE_CODES = [
+  'BAD_REQUEST',
+  'BAD_JSON',
+  'BAD_TENSOR',
+  'EMPTY_UPLOAD',
+  'UNAUTHORIZED',
+  'NOT_FOUND',
+  'UNKNOWN_MODEL',
+  'METHOD_NOT_ALLOWED',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'NOT_A_VIDEO',
+  'VIDEO_LIMIT',
+  'QUEUE_FULL',
+  'INTERNAL',
+  'NOT_READY',
+  'SHUTTING_DOWN',
+  'TIMEOUT',
+  'CLIENT_CLOSED',
+] as const satisfies readonly ErrorCode[];
 
-export type ErrorCode = keyof typeof CATALOGUE;
+export type ServeCode = (typeof SERVE_CODES)[number];
 
-export class ServeError extends Error {
+/** Each service code's HTTP status, from the catalogue. */
+export const CATALOGUE = Object.fromEntries(SERVE_CODES.map((c) => [c, ERRORS[c].http])) as Record<ServeCode, number>;
+
+export class ServeError extends I3DError {
+  declare readonly code: ServeCode;
   readonly status: number;
   constructor(
-    readonly code: ErrorCode,
+    code: ServeCode,
     message: string,
     /** Seconds for the Retry-After header (429, 503). */
     readonly retryAfter?: number,
   ) {
-    super(message);
+    super(code, message);
     this.name = 'ServeError';
-    this.status = CATALOGUE[code];
+    this.status = this.httpStatus;
   }
 }
 
-const VIDEO_CODES: Record<VideoErrorCode, ErrorCode> = {
-  NOT_FOUND: 'INTERNAL', // the upload is our own file: missing means a bug
-  EMPTY: 'EMPTY_UPLOAD',
-  UNREADABLE: 'NOT_A_VIDEO',
-  NO_VIDEO_STREAM: 'NOT_A_VIDEO',
-  NO_FRAMES: 'NOT_A_VIDEO',
-  TRUNCATED: 'NOT_A_VIDEO',
-  TOO_LARGE: 'VIDEO_LIMIT',
-  TOO_SMALL: 'VIDEO_LIMIT',
-  TOO_LONG: 'VIDEO_LIMIT',
-  TIMEOUT: 'TIMEOUT',
-  NO_FFMPEG: 'INTERNAL',
+/** Every video problem has an answer (a Record: the compiler checks that none is left out). */
+const VIDEO_CODES: Record<VideoErrorCode, ServeCode> = {
+  I3D_VIDEO_NOT_FOUND: 'INTERNAL', // the upload is our own file: missing means a bug
+  I3D_VIDEO_EMPTY: 'EMPTY_UPLOAD',
+  I3D_VIDEO_UNREADABLE: 'NOT_A_VIDEO',
+  I3D_VIDEO_NO_VIDEO_STREAM: 'NOT_A_VIDEO',
+  I3D_VIDEO_NO_FRAMES: 'NOT_A_VIDEO',
+  I3D_VIDEO_TRUNCATED: 'NOT_A_VIDEO',
+  I3D_VIDEO_TOO_LARGE: 'VIDEO_LIMIT',
+  I3D_VIDEO_TOO_SMALL: 'VIDEO_LIMIT',
+  I3D_VIDEO_TOO_LONG: 'VIDEO_LIMIT',
+  I3D_VIDEO_TIMEOUT: 'TIMEOUT',
+  I3D_VIDEO_NO_FFMPEG: 'INTERNAL', // the server's install
+};
+
+/**
+ * The service's answer to a library error a request can cause, by its catalogue code (any other error is INTERNAL).
+ * A library code's HTTP status in the catalogue is that of its service code here (a test checks it), except the two
+ * that are the server's fault.
+ */
+export const LIBRARY_CODES: Partial<Record<ErrorCode, ServeCode>> = {
+  ...VIDEO_CODES,
+  I3D_BAD_CLIP: 'BAD_TENSOR',
+  // This upload's frames do not fit the server's --max-memory.
+  I3D_MEMORY_BUDGET: 'VIDEO_LIMIT',
 };
 
 /** fastify's own error codes, for the ones a client can cause. */
-const FASTIFY_CODES: Record<string, ErrorCode> = {
+const FASTIFY_CODES: Record<string, ServeCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   FST_REQ_FILE_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   FST_PARTS_LIMIT: 'PAYLOAD_TOO_LARGE',
@@ -77,28 +94,24 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
  */
 export function toServeError(e: unknown, upload?: { path: string; name: string }): ServeError {
   if (e instanceof ServeError) return e;
-  if (e instanceof VideoError) {
-    // The message starts with the file; ffmpeg's own text may name it again.
-    const msg = upload
-      ? `${upload.name}: ${e.message
-          .slice(e.file.length + 2)
-          .split(`${upload.path}: `)
-          .join('')
-          .split(upload.path)
-          .join(upload.name)}`
-      : e.message;
-    return new ServeError(VIDEO_CODES[e.code], msg);
-  }
-  if (e instanceof ClipError) return new ServeError('BAD_TENSOR', e.message);
-  if (e instanceof MemoryBudgetError) {
-    // This upload's frames do not fit the server's --max-memory (its options are named as they are; its path is not).
-    return new ServeError('VIDEO_LIMIT', upload ? e.message.split(upload.path).join(upload.name) : e.message);
+  const code = e instanceof I3DError ? LIBRARY_CODES[e.code] : undefined;
+  if (code && e instanceof I3DError) {
+    let msg = e.message;
+    // A video's message starts with the file; ffmpeg's own text may name it again.
+    if (upload && e instanceof VideoError)
+      msg = `${upload.name}: ${msg
+        .slice(e.file.length + 2)
+        .split(`${upload.path}: `)
+        .join('')}`;
+    // No server path reaches a client (a memory budget names the options as they are, not the path).
+    if (upload) msg = msg.split(upload.path).join(upload.name);
+    return new ServeError(code, msg);
   }
   const err = e as { code?: unknown; statusCode?: unknown; message?: unknown };
   if (typeof err.code === 'string' && err.code in FASTIFY_CODES) return new ServeError(FASTIFY_CODES[err.code]!, String(err.message));
   if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-    const code = (Object.keys(CATALOGUE) as ErrorCode[]).find((k) => CATALOGUE[k] === err.statusCode) ?? 'BAD_REQUEST';
-    return new ServeError(code, String(err.message));
+    const byStatus = SERVE_CODES.find((k) => CATALOGUE[k] === err.statusCode) ?? 'BAD_REQUEST';
+    return new ServeError(byStatus, String(err.message));
   }
   return new ServeError('INTERNAL', `internal error: ${e instanceof Error ? e.message : String(e)}`);
 }

@@ -10,6 +10,7 @@ import { manualSeed } from '../tensor/runtime.js';
 import { loadAny } from '../weights/convert.js';
 import { isZooName, resolveWeights } from '../weights/zoo.js';
 import { Scheduler } from './scheduler.js';
+import { I3DError } from '../core/errors.js';
 
 /**
  * What the service needs of a model instance: outputs of one clip [1, T, H, W, C], and a whole video streamed in
@@ -33,10 +34,13 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export function parseModelSpec(arg: string): ModelSpec {
   const eq = arg.indexOf('=');
   const source = eq > 0 ? arg.slice(eq + 1) : arg;
-  if (!source) throw new Error(`--model '${arg}': no path or zoo name after '='`);
+  if (!source) throw new I3DError('I3D_INVALID_ARGUMENT', `--model '${arg}': no path or zoo name after '='`);
   const name = eq > 0 ? arg.slice(0, eq) : isZooName(source) || source === RANDOM_WEIGHTS ? source : basename(resolve(source));
   if (!NAME.test(name))
-    throw new Error(`--model '${arg}': the name '${name}' must be 1-64 letters, digits, '_', '.' or '-' (name it: --model NAME=PATH)`);
+    throw new I3DError(
+      'I3D_INVALID_ARGUMENT',
+      `--model '${arg}': the name '${name}' must be 1-64 letters, digits, '_', '.' or '-' (name it: --model NAME=PATH)`,
+    );
   return { name, source };
 }
 
@@ -92,7 +96,7 @@ export async function loadServedModel(spec: ModelSpec, o: LoadOptions, flowSpec?
       const { model, labels: own } = await loadInstance(spec);
       if (!model.includeTop) {
         model.dispose();
-        throw new Error(`--model ${spec.name}: ${spec.source} has no top (logits layer): the service classifies`);
+        throw new I3DError('I3D_BAD_MODEL', `--model ${spec.name}: ${spec.source} has no top (logits layer): the service classifies`);
       }
       engines.push(new ClipRunner(model, o));
       if (!first) {
@@ -109,13 +113,14 @@ export async function loadServedModel(spec: ModelSpec, o: LoadOptions, flowSpec?
     for (const e of engines) await e.outputs(warm);
     if (flowSpec) {
       if (m.stream !== 'rgb')
-        throw new Error(`--flow-model ${flowSpec.name}: '${spec.name}' is not an RGB model to pair a flow model with`);
+        throw new I3DError('I3D_USAGE', `--flow-model ${flowSpec.name}: '${spec.name}' is not an RGB model to pair a flow model with`);
       for (let i = 0; i < o.workers; i++) {
         const { model } = await loadInstance(flowSpec, 'flow');
         if (model.stream !== 'flow' || !model.includeTop || model.classes !== m.classes) {
           const what = model.stream !== 'flow' ? `${model.stream} weights` : !model.includeTop ? 'no top' : `${model.classes} classes`;
           model.dispose();
-          throw new Error(
+          throw new I3DError(
+            'I3D_BAD_MODEL',
             `--flow-model ${flowSpec.name}=${flowSpec.source}: a flow model with a top and ${m.classes} classes is needed, this has ${what}`,
           );
         }

@@ -37,7 +37,7 @@ export class Tensor implements Owned {
 
   /** @internal The native handle; throws when the tensor was disposed. */
   get handle(): Handle {
-    if (this.#h === null) throw new Error('tensor was disposed');
+    if (this.#h === null) throw new Error('tensor was disposed'); // a plain Error (exit 1): a bug in the caller
     return this.#h;
   }
 

@@ -1,8 +1,14 @@
 // Argument checks run before anything reaches native code; messages name the call, the parameter and what it accepts.
+import { I3DError } from '../core/errors.js';
 import { DTYPES, isDType, type DType } from './dtype.js';
 
-export class ArgumentError extends TypeError {
-  readonly code = 'I3D_INVALID_ARGUMENT';
+/** A wrong argument to a library call (I3D_INVALID_ARGUMENT). An I3DError, no longer a TypeError. */
+export class ArgumentError extends I3DError {
+  declare readonly code: 'I3D_INVALID_ARGUMENT';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('I3D_INVALID_ARGUMENT', message, options);
+    this.name = 'ArgumentError';
+  }
 }
 
 function show(v: unknown): string {

@@ -7,12 +7,14 @@ import { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { DataSplit, LabelledBatch, TrainableModel } from './fit.js';
 import { readFeatures, type FeatureEntry } from '../features/extract.js';
+import { I3DError } from '../core/errors.js';
 
 /** The I3D-LSTM seen by `fit` as a model of segment features: forward = classify; the frozen backbone stays fixed. */
 export class CachedFeaturesHead extends Module implements TrainableModel {
   constructor(readonly model: I3DLSTM) {
     super();
-    if (!model.backboneFrozen) throw new Error('CachedFeaturesHead: the backbone must be frozen (features are computed once)');
+    if (!model.backboneFrozen)
+      throw new I3DError('I3D_INVALID_ARGUMENT', 'CachedFeaturesHead: the backbone must be frozen (features are computed once)');
     // The same children under the same names as I3DLSTM: the same state tensors, so the same checkpoints.
     this.child('backbone', model.backbone);
     this.child('lstm_1', model.lstm1);

@@ -1,7 +1,7 @@
 // Evaluation and prediction with a trained I3D-LSTM: a labelled folder -> top-1, top-5, mean class accuracy,
 // confusion matrix; one video -> top-k classes, or one prediction per window of a long video.
 import { BatchGenerator } from '../data/generator.js';
-import { scanFolder, type Sample } from '../data/dataset.js';
+import { scanFolder, type Sample, DatasetError } from '../data/dataset.js';
 import { topK, type Prediction } from '../inference/classify.js';
 import { noGrad, scope } from '../tensor/context.js';
 import { tensor } from '../tensor/tensor.js';
@@ -11,6 +11,7 @@ import { classificationMetrics, type ClassificationMetrics } from './metrics.js'
 import { fuseBackbone } from '../inference/i3d-plan.js';
 import type { WindowPrediction } from '../inference/windows.js';
 import { loadTrainedModel, readTrainedDescription, type I3DLSTMDescription } from './trained-model.js';
+import { I3DError } from '../core/errors.js';
 
 export interface EvaluateOptions {
   batch?: number;
@@ -73,16 +74,19 @@ export async function evaluateFolder(modelDir: string, dataDir: string, o: Evalu
   const ds = scanFolder(dataDir);
   const unknown = ds.classes.filter((c) => !first.labels.includes(c));
   if (unknown.length)
-    throw new Error(
+    throw new DatasetError(
       `${dataDir}: class folder(s) ${unknown.map((c) => `'${c}'`).join(', ')} are not classes of the model (${first.labels.join(', ')})`,
     );
   const samples = ds.samples.map((s) => ({ ...s, label: first.labels.indexOf(s.className) }));
-  if (!samples.length) throw new Error(`${dataDir}: no videos to evaluate`);
+  if (!samples.length) throw new DatasetError(`${dataDir}: no videos to evaluate`);
   const runs = [await logitsByPath(modelDir, samples, o)];
   if (o.flowModel) {
     const flow = readTrainedDescription(o.flowModel);
     if (flow.labels.join('\n') !== first.labels.join('\n'))
-      throw new Error(`${o.flowModel}: its classes differ from those of ${modelDir}; two-stream needs the same classes in the same order`);
+      throw new I3DError(
+        'I3D_BAD_MODEL',
+        `${o.flowModel}: its classes differ from those of ${modelDir}; two-stream needs the same classes in the same order`,
+      );
     runs.push(await logitsByPath(o.flowModel, samples, o));
   }
   const rows: number[][] = [];
@@ -131,9 +135,9 @@ async function videoLogits(
       const clip = await loadStreamClip(d.stream, video, { frames: T, segments: S, size, resize, fps, crop: 'center' });
       return { description: d, whole: logitsRows(model, clip.data, clip.shape, d.classes) };
     }
-    if (!(o.window > 0)) throw new RangeError(`--window must be a positive number of seconds, got ${o.window}`);
+    if (!(o.window > 0)) throw new I3DError('I3D_INVALID_ARGUMENT', `--window must be a positive number of seconds, got ${o.window}`);
     const stride = o.stride ?? o.window;
-    if (!(stride > 0)) throw new RangeError(`--stride must be a positive number of seconds, got ${stride}`);
+    if (!(stride > 0)) throw new I3DError('I3D_INVALID_ARGUMENT', `--stride must be a positive number of seconds, got ${stride}`);
     const all = await loadStreamClip(d.stream, video, { frames: 'all', size, resize, fps, crop: 'center' });
     const total = all.shape[1]!;
     const channels = d.stream === 'flow' ? 2 : 3;
@@ -174,7 +178,10 @@ export async function predictTrained(
   if (o.flowModel) {
     const flow = await videoLogits(o.flowModel, video, o);
     if (flow.description.labels.join('\n') !== d.labels.join('\n'))
-      throw new Error(`${o.flowModel}: its classes differ from those of ${modelDir}; two-stream needs the same classes in the same order`);
+      throw new I3DError(
+        'I3D_BAD_MODEL',
+        `${o.flowModel}: its classes differ from those of ${modelDir}; two-stream needs the same classes in the same order`,
+      );
     runs.push(flow);
   }
   if (o.window === undefined) return { description: d, prediction: topK(mean(runs.map((r) => r.whole!)), k, d.labels) };

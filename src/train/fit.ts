@@ -4,6 +4,7 @@
 // good checkpoints.
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { I3DError } from '../core/errors.js';
 import * as F from '../nn/functional.js';
 import type { Module } from '../nn/module.js';
 import { SGD } from '../optim/sgd.js';
@@ -41,8 +42,13 @@ export interface TrainableModel extends Module {
   trainableParameters?(): Tensor[];
 }
 
-export class NonFiniteLossError extends Error {
-  readonly code = 'I3D_NON_FINITE_LOSS';
+/** Training diverged: the loss became NaN or infinite (I3D_NON_FINITE_LOSS). */
+export class NonFiniteLossError extends I3DError {
+  declare readonly code: 'I3D_NON_FINITE_LOSS';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('I3D_NON_FINITE_LOSS', message, options);
+    this.name = 'NonFiniteLossError';
+  }
 }
 
 export interface FitOptions {
@@ -119,7 +125,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   try {
     if (o.resume) {
       const dir = findCheckpoint(join(o.out, 'last'));
-      if (!dir) throw new Error(`--resume: no checkpoint in ${join(o.out, 'last')} to resume from`);
+      if (!dir) throw new I3DError('I3D_BAD_RUN_FOLDER', `--resume: no checkpoint in ${join(o.out, 'last')} to resume from`);
       loadCheckpointInto(dir, o.model, opt);
       state = readCheckpointMeta(dir).trainer;
       resumedFrom = state.epoch;

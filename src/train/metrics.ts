@@ -1,4 +1,5 @@
 // Classification metrics from logits: top-1, top-k, mean class accuracy, the confusion matrix.
+import { I3DError } from '../core/errors.js';
 
 export interface ClassificationMetrics {
   top1: number;
@@ -17,7 +18,8 @@ export function classificationMetrics(
   labels: readonly number[],
   classes: number,
 ): ClassificationMetrics {
-  if (logits.length !== labels.length) throw new Error(`metrics: ${logits.length} predictions for ${labels.length} labels`);
+  if (logits.length !== labels.length)
+    throw new I3DError('I3D_INVALID_ARGUMENT', `metrics: ${logits.length} predictions for ${labels.length} labels`);
   const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   let top5 = 0;
   logits.forEach((row, i) => {

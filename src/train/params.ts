@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { I3DError } from '../core/errors.js';
 
 const positiveInt = z.number().int().positive();
 const rate = z.number().positive().finite();
@@ -93,8 +94,13 @@ export const DEFAULT_PARAMS: Omit<TrainParams, 'data' | 'out'> & { data: string;
   frameCacheMB: 0,
 };
 
-export class ParamsError extends Error {
-  readonly code = 'I3D_BAD_PARAMS';
+/** A parameters file or value that is wrong (I3D_BAD_PARAMS). */
+export class ParamsError extends I3DError {
+  declare readonly code: 'I3D_BAD_PARAMS';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('I3D_BAD_PARAMS', message, options);
+    this.name = 'ParamsError';
+  }
 }
 
 /** Validates raw parameters (defaults filled in); `source` names where they came from in errors. */

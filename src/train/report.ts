@@ -1,5 +1,6 @@
 // The training report: loss, accuracy and learning-rate curves and the confusion matrix as SVG images (drawn by
 // Vega-Lite), with a per-class table, in one self-contained HTML page.
+import { I3DError } from '../core/errors.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../core/storage.js';
 import { join } from 'node:path';
@@ -140,7 +141,8 @@ ${rows}
 export async function reportFromRun(out: string): Promise<string> {
   const logPath = join(out, 'log.jsonl');
   const classesPath = join(out, 'classes.txt');
-  if (!existsSync(logPath) || !existsSync(classesPath)) throw new Error(`${out}: not a training folder (needs log.jsonl and classes.txt)`);
+  if (!existsSync(logPath) || !existsSync(classesPath))
+    throw new I3DError('I3D_BAD_RUN_FOLDER', `${out}: not a training folder (needs log.jsonl and classes.txt)`);
   const classes = readFileSync(classesPath, 'utf8')
     .split('\n')
     .map((l) => l.trim())
@@ -159,7 +161,7 @@ export async function reportFromRun(out: string): Promise<string> {
   }
   const history = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
   const last = history.at(-1);
-  if (!last) throw new Error(`${logPath}: no finished epoch yet`);
+  if (!last) throw new I3DError('I3D_BAD_RUN_FOLDER', `${logPath}: no finished epoch yet`);
   // Top-5 as training measured it (logs older than valTop5 have none: the report shows '-').
   const metrics = metricsFromConfusion(last.confusion, typeof last.valTop5 === 'number' ? last.valTop5 : Number.NaN);
   return writeReport(out, {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { lockSync } from '../core/lock.js';
 import { writeJsonAtomic } from '../core/storage.js';
 import { BatchGenerator, type Batch } from '../data/generator.js';
-import { readSplitList, scanFolder, stratifiedSplit, writeClassIndex, type Dataset, type Sample } from '../data/dataset.js';
+import { DatasetError, readSplitList, scanFolder, stratifiedSplit, writeClassIndex, type Dataset, type Sample } from '../data/dataset.js';
 import { I3DLSTM } from '../models/i3d-lstm.js';
 import { manualSeed } from '../tensor/runtime.js';
 import { loadBackbone } from '../weights/backbone.js';
@@ -22,7 +22,7 @@ function onlyClasses(ds: Dataset, classes: readonly string[] | undefined, source
   if (!classes) return ds;
   const missing = classes.filter((c) => !ds.classes.includes(c));
   if (missing.length)
-    throw new Error(`${source}: no class folder for ${missing.map((c) => `'${c}'`).join(', ')} (found: ${ds.classes.join(', ')})`);
+    throw new DatasetError(`${source}: no class folder for ${missing.map((c) => `'${c}'`).join(', ')} (found: ${ds.classes.join(', ')})`);
   const samples = ds.samples.filter((x) => classes.includes(x.className)).map((x) => ({ ...x, label: classes.indexOf(x.className) }));
   return { ...ds, classes: [...classes], samples };
 }
@@ -88,9 +88,9 @@ export async function trainFromParams(p: TrainParams, o: TrainRunOptions = {}): 
 
 async function trainLocked(p: TrainParams, o: TrainRunOptions): Promise<TrainRunResult> {
   const { classes, train, validation } = datasetSplits(p);
-  if (classes.length < 2) throw new Error(`${p.data}: ${classes.length} class folder(s); training needs at least 2 classes`);
+  if (classes.length < 2) throw new DatasetError(`${p.data}: ${classes.length} class folder(s); training needs at least 2 classes`);
   if (!train.length || !validation.length)
-    throw new Error(`${p.data}: ${train.length} training and ${validation.length} validation videos; both must be non-empty`);
+    throw new DatasetError(`${p.data}: ${train.length} training and ${validation.length} validation videos; both must be non-empty`);
   mkdirSync(p.out, { recursive: true });
   writeClassIndex(join(p.out, 'classes.txt'), classes);
   writeJsonAtomic(join(p.out, 'params.json'), p);
@@ -151,7 +151,7 @@ async function trainLocked(p: TrainParams, o: TrainRunOptions): Promise<TrainRun
       const tr = await extract('train', train, p.views);
       const va = await extract('validation', validation, 1);
       if (!tr.entries.length || !va.entries.length)
-        throw new Error(`${p.data}: no readable ${tr.entries.length ? 'validation' : 'training'} videos`);
+        throw new DatasetError(`${p.data}: no readable ${tr.entries.length ? 'validation' : 'training'} videos`);
       o.onStart?.({
         classes,
         train: tr.entries.length,

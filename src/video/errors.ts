@@ -1,6 +1,8 @@
 // Errors of video input: every message names the file and the problem.
+import { I3DError } from '../core/errors.js';
 
-export type VideoErrorCode =
+/** The problems, by their short names (as thrown in this layer); each is the code I3D_VIDEO_<problem>. */
+export type VideoProblem =
   /** The file does not exist or cannot be opened. */
   | 'NOT_FOUND'
   /** The file has 0 bytes. */
@@ -24,14 +26,17 @@ export type VideoErrorCode =
   /** ffmpeg or ffprobe is not installed. */
   | 'NO_FFMPEG';
 
-export class VideoError extends Error {
-  readonly code: VideoErrorCode;
+/** A VideoError's `code`: I3D_VIDEO_NOT_FOUND, I3D_VIDEO_EMPTY, ... (see the README's table of error codes). */
+export type VideoErrorCode = `I3D_VIDEO_${VideoProblem}`;
+
+export class VideoError extends I3DError {
+  declare readonly code: VideoErrorCode;
   readonly file: string;
 
-  constructor(code: VideoErrorCode, file: string, problem: string) {
-    super(`${file}: ${problem}`);
+  /** `code` is the problem's short name ('EMPTY') or its full code ('I3D_VIDEO_EMPTY'). */
+  constructor(code: VideoProblem | VideoErrorCode, file: string, problem: string) {
+    super(code.startsWith('I3D_VIDEO_') ? (code as VideoErrorCode) : `I3D_VIDEO_${code as VideoProblem}`, `${file}: ${problem}`);
     this.name = 'VideoError';
-    this.code = code;
     this.file = file;
   }
 }

@@ -1,7 +1,13 @@
 // Errors of the weight loaders.
+import { I3DError } from '../core/errors.js';
 
-export class WeightsError extends Error {
-  readonly code = 'I3D_BAD_WEIGHTS';
+/** A weights file, checkpoint or model folder that is missing, corrupt or does not fit (I3D_BAD_WEIGHTS). */
+export class WeightsError extends I3DError {
+  declare readonly code: 'I3D_BAD_WEIGHTS';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('I3D_BAD_WEIGHTS', message, options);
+    this.name = 'WeightsError';
+  }
 }
 
 /** Throws, when there are any, the mismatches between a weights source and a model: the first 10, then a count. */

@@ -1,5 +1,6 @@
 // Our parameter names and the Keras port's weight names, and the kernel layout between them.
 // Ours: '<...>.<Unit>.conv.weight' [out, in, kt, kh, kw]; Keras: '<Unit>_conv/kernel:0' (kt, kh, kw, in, out).
+import { I3DError } from '../core/errors.js';
 
 const SUFFIXES: Record<string, string> = {
   'conv.weight': '_conv/kernel:0',
@@ -14,7 +15,7 @@ export function kerasName(ours: string): string {
   const parts = ours.split('.');
   const unit = parts[parts.length - 3];
   const suffix = SUFFIXES[parts.slice(-2).join('.')];
-  if (!unit || !suffix) throw new Error(`no Keras name for parameter '${ours}'`);
+  if (!unit || !suffix) throw new I3DError('I3D_INTERNAL', `no Keras name for parameter '${ours}'`);
   return unit + suffix;
 }
 

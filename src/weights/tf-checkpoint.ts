@@ -30,6 +30,8 @@ export interface CheckpointIndex {
 const TABLE_MAGIC = 0xdb4775248b80fb57n;
 const DTYPES: Record<number, string> = { 1: 'float32', 2: 'float64', 3: 'int32', 9: 'int64', 14: 'bfloat16', 19: 'float16' };
 
+// The parsing below throws plain Errors: readCheckpointIndex turns each into a WeightsError naming the file.
+
 /** A cursor over protobuf / LevelDB varints. */
 class Reader {
   constructor(

@@ -5,6 +5,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { extractFeatures, type CacheKeyInfo } from '../../features/extract.js';
 import { flowImplOption, positiveInt } from '../options.js';
 import { downloadBars, stderrBar } from '../progress.js';
+import { I3DError } from '../../core/errors.js';
 
 /** The clip and backbone options are the cache key's fields (features/extract.ts). */
 interface ExtractCliOptions extends Omit<CacheKeyInfo, 'format' | 'augment'> {
@@ -69,8 +70,8 @@ export function registerExtract(program: Command): void {
     .option('--npy', 'also write npy/<video>.npy [segments, features] (the centre view) per video in the cache folder')
     .option('--json', 'print {"dir", "manifest", "computed", "reused", "skipped", "featureShape", "videos"} as JSON')
     .action(async (videos: string[], o: ExtractCliOptions) => {
-      if (o.resize < o.size) throw new Error(`--resize (${o.resize}) must be at least --size (${o.size})`);
-      if (o.frames < 8) throw new Error(`--frames must be at least 8 (I3D), got ${o.frames}`);
+      if (o.resize < o.size) throw new I3DError('I3D_USAGE', `--resize (${o.resize}) must be at least --size (${o.size})`);
+      if (o.frames < 8) throw new I3DError('I3D_USAGE', `--frames must be at least 8 (I3D), got ${o.frames}`);
       const bar = stderrBar('features [{bar}] {value}/{total} videos | {computed} computed | ETA {eta}s', o.json);
       const downloads = downloadBars();
       let started = false;

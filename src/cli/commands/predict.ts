@@ -12,6 +12,7 @@ import { downloadBars, stderrBar } from '../progress.js';
 import type { ChunkProgress } from '../../inference/chunked.js';
 import { DEFAULT_MAX_MEMORY, MB } from '../../inference/memory-budget.js';
 import type { Stream } from '../../models/i3d.js';
+import { I3DError } from '../../core/errors.js';
 
 /** A progress bar per stream on a terminal: frames decoded, chunks done, ETA (only for videos of several chunks). */
 function chunkBars(): { onChunkProgress: (stream: Stream, p: ChunkProgress) => void; stop: () => void } {
@@ -64,7 +65,7 @@ const isDir = (p: string) => {
 /** Many inputs (or a folder): one line per file (JSON lines with --json); exit code 1 when any file failed. */
 async function predictMany(inputs: string[], o: PredictFlags, base: PredictOptions): Promise<void> {
   const files = expandInputs(inputs);
-  if (!files.length) throw new Error(`no video files in ${inputs.join(', ')}`);
+  if (!files.length) throw new I3DError('I3D_INPUT_NOT_FOUND', `no video files in ${inputs.join(', ')}`);
   const s = await predictFiles(files, base, (r) => {
     if (o.json)
       console.log(
@@ -123,7 +124,7 @@ export function registerPredict(program: Command): void {
     .addHelpText('after', `\nZoo names: ${[...ZOO.keys()].join(', ')}`)
     .action(async (inputs: string[], o: PredictFlags) => {
       const many = inputs.length > 1 || isDir(inputs[0]!);
-      if (many && o.model) throw new Error('--model takes one video; classify many with the I3D weights (--weights)');
+      if (many && o.model) throw new I3DError('I3D_USAGE', '--model takes one video; classify many with the I3D weights (--weights)');
       const input = inputs[0]!;
       if (o.model) {
         const r = await predictTrained(o.model, input, {
@@ -142,9 +143,9 @@ export function registerPredict(program: Command): void {
         else console.log(r.prediction!.top.map((t) => `${t.probability.toPrecision(7)} ${t.logit.toPrecision(7)} ${t.label}`).join('\n'));
         return;
       }
-      if (o.flowModel) throw new Error('--flow-model needs --model (a trained I3D-LSTM)');
-      if (o.stride && !o.window) throw new Error('--stride needs --window');
-      if (many && o.window) throw new Error('--window takes one video');
+      if (o.flowModel) throw new I3DError('I3D_USAGE', '--flow-model needs --model (a trained I3D-LSTM)');
+      if (o.stride && !o.window) throw new I3DError('I3D_USAGE', '--stride needs --window');
+      if (many && o.window) throw new I3DError('I3D_USAGE', '--window takes one video');
       const bars = downloadBars();
       const progress = chunkBars();
       const base: PredictOptions = {

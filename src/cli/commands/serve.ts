@@ -8,6 +8,7 @@ import { parseModelSpec, type ModelSpec } from '../../serve/models.js';
 import { startServer } from '../../serve/app.js';
 import type { Precision } from '../../tensor/plan.js';
 import { nonNegativeInt, positiveInt, positiveSeconds, precision } from '../options.js';
+import { I3DError, exitCodeOf } from '../../core/errors.js';
 
 interface ServeFlags {
   model: ModelSpec[];
@@ -104,18 +105,23 @@ export function registerServe(program: Command): void {
     )
     .action(async (o: ServeFlags, cmd: Command) => {
       if (!o.model.length)
-        throw new Error("serve: give at least one --model [name=]path (a model folder, weights file, zoo name or 'random')");
-      if (o.resize < o.size) throw new Error(`serve: --resize (${o.resize}) must be at least --size (${o.size})`);
+        throw new I3DError(
+          'I3D_USAGE',
+          "serve: give at least one --model [name=]path (a model folder, weights file, zoo name or 'random')",
+        );
+      if (o.resize < o.size) throw new I3DError('I3D_USAGE', `serve: --resize (${o.resize}) must be at least --size (${o.size})`);
       for (const f of o.flowModel)
         if (!o.model.some((m) => m.name === f.name))
-          throw new Error(
+          throw new I3DError(
+            'I3D_USAGE',
             `serve: --flow-model ${f.name}=${f.source}: no --model named '${f.name}' (${o.model.map((m) => m.name).join(', ')})`,
           );
       const cores = availableParallelism();
       const globalThreads = cmd.parent?.opts<{ threads?: number }>().threads;
       const threads = globalThreads ?? Math.max(1, Math.floor(cores / o.workers));
       if (o.workers * threads > cores)
-        throw new Error(
+        throw new I3DError(
+          'I3D_USAGE',
           `serve: --workers ${o.workers} x --threads ${threads} = ${o.workers * threads} threads, more than the ${cores} cores (lower one of them)`,
         );
       setNumThreads(threads);
@@ -157,7 +163,7 @@ export function registerServe(program: Command): void {
       } catch (e) {
         log(`cannot load the models: ${(e as Error).message}`);
         await server.close();
-        process.exit(1);
+        process.exit(exitCodeOf(e));
       }
       log(
         `ready: ${server

@@ -18,6 +18,7 @@ import { reportFromRun, writeReport } from '../../train/report.js';
 import { readCheckpointMeta } from '../../train/checkpoint.js';
 import { percent, positiveInt } from '../options.js';
 import { downloadBars, epochTime, stderrBar } from '../progress.js';
+import { I3DError } from '../../core/errors.js';
 
 /** One flag per field of the parameters schema (flags override the file); names or placeholders that read better. */
 export const TRAIN_FLAGS = schemaFlags(TrainParamsSchema, DEFAULT_PARAMS, {
@@ -39,7 +40,8 @@ export function paramsFromCli(o: Record<string, unknown>): TrainParams {
   const source = o.config ? `${String(o.config)} (with command-line overrides)` : 'the command line';
   if (raw.data === undefined || raw.out === undefined) {
     const missing = ['data', 'out'].filter((k) => raw[k] === undefined);
-    throw new Error(
+    throw new I3DError(
+      'I3D_USAGE',
       `${source}: ${missing.map((k) => `--${k}`).join(' and ')} ${missing.length > 1 ? 'are' : 'is'} required (or set in --config)`,
     );
   }
@@ -53,7 +55,7 @@ export function registerTrain(program: Command): void {
     .argument('[file]', 'where to write it', 'i3d.yaml')
     .option('--force', 'overwrite an existing file')
     .action((file: string, o: { force?: boolean }) => {
-      if (existsSync(file) && !o.force) throw new Error(`${file} exists; pass --force to overwrite it`);
+      if (existsSync(file) && !o.force) throw new I3DError('I3D_USAGE', `${file} exists; pass --force to overwrite it`);
       writeFileAtomic(file, defaultParamsYaml());
       console.log(`wrote ${file}; edit it, then: i3d train --config ${file}`);
     });
