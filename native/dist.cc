@@ -142,8 +142,8 @@ std::pair<std::string, std::string> Diagnose(Group& g) {
   for (auto& [r, v] : b.v)
     if (v.second < mine) behind.push_back(r);
   if (!behind.empty()) {
-    o << (behind.size() > 1 ? "ranks " : "rank ") << list(behind)
-      << " did not reach this collective (they are alive but busy or stuck outside the collectives)";
+    o << (behind.size() > 1 ? "ranks " : "rank ") << list(behind) << " did not reach this collective ("
+      << (behind.size() > 1 ? "they are" : "it is") << " alive but busy or stuck outside the collectives)";
     return {"I3D_DIST_TIMEOUT", o.str()};
   }
   return {"I3D_DIST_TIMEOUT", "every rank is alive"};

@@ -2,6 +2,7 @@
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { distributedOptions, distributedRole } from '../../distributed/cli.js';
 import { defaultParamsYaml, readParamsFile, validateParams, type TrainParams } from '../../train/params.js';
 import { trainFromParams } from '../../train/run.js';
 import { evaluateFolder } from '../../train/evaluate.js';
@@ -53,6 +54,7 @@ export function paramsFromCli(o: Record<string, unknown>): TrainParams {
   if (o.freeze !== undefined) raw.freeze = o.freeze;
   if (o.featureCache !== undefined) raw.featureCache = o.featureCache;
   if (o.flip === false) raw.flip = false;
+  if (o.syncBatchNorm !== undefined) raw.syncBatchNorm = o.syncBatchNorm;
   const source = o.config ? `${String(o.config)} (with command-line overrides)` : 'the command line';
   if (raw.data === undefined || raw.out === undefined) {
     const missing = ['data', 'out'].filter((k) => raw[k] === undefined);
@@ -84,6 +86,7 @@ export function registerTrain(program: Command): void {
     if (parse) train.option(flag, help, parse);
     else train.option(flag, help);
   }
+  distributedOptions(train);
   train
     .option('--freeze', 'freeze the backbone (weights and batch-norm statistics); its features are computed once, into a cache')
     .option('--feature-cache <dir>', 'with --freeze: the feature cache folder (default <out>/features; see i3d extract)')
@@ -91,8 +94,14 @@ export function registerTrain(program: Command): void {
     .option('--no-flip', 'no random horizontal flips (when left/right matters)')
     .option('--resume', 'continue from <out>/last (weights, momentum, epoch, schedule, best metric)')
     .option('--json', 'print the result as JSON')
-    .action(async (o: Record<string, unknown>) => {
+    .option('--sync-batch-norm', 'with several ranks: batch norm with the statistics of the global batch (default: per rank)')
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
       const p = paramsFromCli(o);
+      const dist = await distributedRole(o, cmd);
+      if (dist === 'launched') return;
+      // With several ranks, rank 0 prints and writes; the others stay quiet (errors still go to stderr).
+      const quiet = dist !== null && dist.rank !== 0;
+      if (quiet) o.json = true;
       const bar = stderrBar('epoch {epoch} [{bar}] {value}/{total} batches | loss {loss} | lr {lr} | ETA {eta}s', Boolean(o.json));
       const downloads = downloadBars();
       const featureBar = stderrBar('{split} features [{bar}] {value}/{total} videos | ETA {eta}s', Boolean(o.json));
@@ -100,6 +109,7 @@ export function registerTrain(program: Command): void {
       let started = 0;
       try {
         const r = await trainFromParams(p, {
+          ...(dist ? { distributed: dist } : {}),
           resume: Boolean(o.resume),
           onProgress: downloads.onProgress,
           onSkip: (path, e) => process.stderr.write(`i3d: skipping ${path}: ${e.message}\n`),
@@ -142,15 +152,17 @@ export function registerTrain(program: Command): void {
               );
           },
         });
-        const report = r.lastValidation
-          ? await writeReport(p.out, {
-              title: `I3D-LSTM training: ${p.out}`,
-              history: r.history,
-              metrics: r.lastValidation,
-              classes: r.classes,
-              notes: [`data: ${p.data}`],
-            })
-          : null;
+        await dist?.barrier();
+        const report =
+          r.lastValidation && !quiet
+            ? await writeReport(p.out, {
+                title: `I3D-LSTM training: ${p.out}`,
+                history: r.history,
+                metrics: r.lastValidation,
+                classes: r.classes,
+                notes: [`data: ${p.data}`],
+              })
+            : null;
         const summary = {
           bestValAccuracy: r.bestValAccuracy,
           bestEpoch: r.bestEpoch,
@@ -159,6 +171,7 @@ export function registerTrain(program: Command): void {
           report,
           skipped: r.skipped,
         };
+        if (quiet) return;
         if (o.json) console.log(JSON.stringify(summary));
         else
           console.log(
@@ -168,6 +181,7 @@ export function registerTrain(program: Command): void {
         bar?.stop();
         featureBar?.stop();
         downloads.stop();
+        await dist?.destroy();
       }
     });
 

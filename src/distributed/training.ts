@@ -1,0 +1,76 @@
+// What `fit` needs to train data-parallel (the FitDistributed hooks of src/train/fit.ts), on a process group:
+// rank 0's state broadcast at the start, gradients averaged after each backward, sums and evaluation results
+// reduced so that every rank reports the same numbers and every validation sample counts exactly once.
+import type { Module } from '../nn/module.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { broadcastModule, convertSyncBatchNorm, DEFAULT_BUCKET_BYTES, GradientSync } from './ddp.js';
+import type { ProcessGroup } from './process-group.js';
+
+export interface DataParallelOptions {
+  /** Batch norm with the statistics of the global batch (default false: per rank, as DDP). */
+  syncBatchNorm?: boolean;
+  bucketBytes?: number;
+}
+
+export class DataParallel {
+  #sync: GradientSync | null = null;
+  #restoreBn: (() => void) | null = null;
+
+  constructor(
+    readonly pg: ProcessGroup,
+    readonly options: DataParallelOptions = {},
+  ) {}
+
+  get rank(): number {
+    return this.pg.rank;
+  }
+  get worldSize(): number {
+    return this.pg.worldSize;
+  }
+
+  /** Rank 0's parameters and buffers everywhere; gradient hooks on `params`; SyncBatchNorm when asked. */
+  async start(model: Module, params: Tensor[]): Promise<void> {
+    this.close();
+    await broadcastModule(this.pg, model);
+    this.#sync = new GradientSync(this.pg, params, this.options.bucketBytes ?? DEFAULT_BUCKET_BYTES);
+    if (this.options.syncBatchNorm) this.#restoreBn = convertSyncBatchNorm(this.pg, model).restore;
+  }
+
+  beforeBackward(): void {
+    this.#sync?.prepare();
+  }
+
+  async afterBackward(): Promise<void> {
+    await this.#sync?.finish();
+  }
+
+  sum(values: number[]): Promise<number[]> {
+    return this.pg.allReduceNumbers(values, 'sum');
+  }
+
+  /** Every rank's evaluated samples (logits rows, labels) and loss sum, the same on every rank. */
+  async gatherEvaluation(r: {
+    lossSum: number;
+    logits: number[][];
+    labels: number[];
+  }): Promise<{ lossSum: number; logits: number[][]; labels: number[] }> {
+    const classes = r.logits[0]?.length ?? 0;
+    const packed = [r.lossSum, r.labels.length, classes, ...r.labels, ...r.logits.flat()];
+    const all = await this.pg.allGatherNumbers(packed);
+    const out = { lossSum: 0, logits: [] as number[][], labels: [] as number[] };
+    for (const p of all) {
+      const [lossSum, n, c] = p as [number, number, number];
+      out.lossSum += lossSum;
+      out.labels.push(...p.slice(3, 3 + n));
+      for (let i = 0; i < n; i++) out.logits.push(p.slice(3 + n + i * c, 3 + n + (i + 1) * c));
+    }
+    return out;
+  }
+
+  close(): void {
+    this.#sync?.close();
+    this.#sync = null;
+    this.#restoreBn?.();
+    this.#restoreBn = null;
+  }
+}
