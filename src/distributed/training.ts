@@ -15,6 +15,7 @@ export interface DataParallelOptions {
 export class DataParallel {
   #sync: GradientSync | null = null;
   #restoreBn: (() => void) | null = null;
+  #buffers: Tensor[] = [];
 
   constructor(
     readonly pg: ProcessGroup,
@@ -32,6 +33,7 @@ export class DataParallel {
   async start(model: Module, params: Tensor[]): Promise<void> {
     this.close();
     await broadcastModule(this.pg, model);
+    this.#buffers = model.namedBuffers().map(([, t]) => t);
     this.#sync = new GradientSync(this.pg, params, this.options.bucketBytes ?? DEFAULT_BUCKET_BYTES);
     if (this.options.syncBatchNorm) this.#restoreBn = convertSyncBatchNorm(this.pg, model).restore;
   }
@@ -42,6 +44,14 @@ export class DataParallel {
 
   async afterBackward(): Promise<void> {
     await this.#sync?.finish();
+  }
+
+  /**
+   * DDP broadcasts rank 0's buffers before every forward; in training mode batch norm normalises with the batch's
+   * statistics, so rank 0's running statistics come out the same when they are broadcast only before evaluation.
+   */
+  async beforeEvaluation(): Promise<void> {
+    if (this.#buffers.length) await this.pg.broadcastMany(this.#buffers, 0);
   }
 
   sum(values: number[]): Promise<number[]> {

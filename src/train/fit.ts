@@ -55,6 +55,8 @@ export interface FitDistributed {
   start(model: Module, params: Tensor[]): Promise<void>;
   beforeBackward(): void;
   afterBackward(): Promise<void>;
+  /** Rank 0's buffers (batch-norm running statistics) on every rank, as DDP's broadcast_buffers. */
+  beforeEvaluation(): Promise<void>;
   sum(values: number[]): Promise<number[]>;
   gatherEvaluation(r: { lossSum: number; logits: number[][]; labels: number[] }): Promise<{
     lossSum: number;
@@ -206,6 +208,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       }
       dataMs += performance.now() - waitFrom;
       if (d) [seen, lossSum, correct] = (await d.sum([seen, lossSum, correct])) as [number, number, number];
+      await d?.beforeEvaluation();
       const valFrom = performance.now();
       const val = await evaluateSplit(o.model, o.validation, o.classes, epoch, d);
       const validationMs = performance.now() - valFrom;
