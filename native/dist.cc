@@ -174,9 +174,11 @@ void CheckHealthy(Group& g) {
   if (!g.failure.empty()) throw std::runtime_error(g.failure);
 }
 
+// Waits up to the time-out less the time the diagnosis takes, so that the error comes within --dist-timeout.
 void Wait(Group& g, const c10::intrusive_ptr<c10d::Work>& w, const std::string& what, int64_t n) {
   try {
-    if (!w->wait(g.timeout)) throw std::runtime_error("timed out");
+    auto budget = std::max(g.timeout / 2, g.timeout - ms(2 * g.hbMs + 300));
+    if (!w->wait(budget)) throw std::runtime_error("timed out");
   } catch (const std::exception& e) {
     Fail(g, what, n, ErrorText(e));
   }

@@ -59,7 +59,9 @@ if (isMain) {
       console.log(`-L${t.libdir} -Wl,-rpath,${t.libdir} -Wl,--no-as-needed ${t.libs.map((l) => `-l${l}`).join(' ')} -Wl,--as-needed`);
     // c10d (native/dist.cc): Gloo always (its headers: Debian's libgloo-dev); NCCL only in CUDA builds that ship it.
     else if (what === 'defines')
-      console.log(`_GLIBCXX_USE_CXX11_ABI=${t.abi}${t.cuda ? ' I3D_WITH_CUDA=1' : ''} USE_C10D_GLOO${t.nccl ? ' USE_C10D_NCCL I3D_WITH_NCCL=1' : ''}`);
+      console.log(
+        `_GLIBCXX_USE_CXX11_ABI=${t.abi}${t.cuda ? ' I3D_WITH_CUDA=1' : ''} USE_C10D_GLOO${t.nccl ? ' USE_C10D_NCCL I3D_WITH_NCCL=1' : ''}`,
+      );
     else console.log(JSON.stringify(t, null, 2));
   } catch (e) {
     console.error(`\n${e.message}\n`);

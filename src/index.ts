@@ -116,3 +116,4 @@ export * from './train/report.js';
 export * from './train/demo.js';
 export * from './video/encode.js';
 export * from './video/frame-cache.js';
+export * from './distributed/index.js';

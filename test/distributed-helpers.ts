@@ -11,6 +11,8 @@ export interface RankResult {
   stderr: string;
   /** ms from the start of the ranks to this one's exit. */
   ms: number;
+  /** Date.now() at its exit. */
+  endedAt: number;
 }
 
 export interface Ranks {
@@ -49,7 +51,9 @@ export async function startRanks(
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     results.push(
       new Promise((resolve) =>
-        child.on('close', (status, signal) => resolve({ rank, status, signal, stdout, stderr, ms: Date.now() - from })),
+        child.on('close', (status, signal) =>
+          resolve({ rank, status, signal, stdout, stderr, ms: Date.now() - from, endedAt: Date.now() }),
+        ),
       ),
     );
   }

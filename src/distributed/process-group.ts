@@ -39,7 +39,7 @@ const barrierOp = opNone((id: number) => ['distBarrier', id]);
 let nextId = 1;
 
 export interface ProcessGroupOptions extends Partial<DistConfig> {
-  /** How often each rank writes its heartbeat into the store (default: 1 s, at most a quarter of the time-out). */
+  /** How often each rank writes its heartbeat into the store (default: 1 s, at most a twentieth of the time-out). */
   heartbeatMs?: number;
   env?: NodeJS.ProcessEnv;
 }
@@ -79,7 +79,7 @@ export class ProcessGroup {
         'I3D_DIST_CONFIG',
         `backend '${c.backend}' is not in this build of the addon (it has: ${backends.join(', ')})`,
       );
-    const hb = o.heartbeatMs ?? Math.max(50, Math.min(1000, Math.floor((c.timeoutSec * 1000) / 4)));
+    const hb = o.heartbeatMs ?? Math.max(50, Math.min(1000, Math.floor((c.timeoutSec * 1000) / 20)));
     const id = nextId++;
     await guard(initOp.async(id, c, hb));
     return new ProcessGroup(id, c);
