@@ -1,5 +1,5 @@
 // One rank of the multi-process tests in distributed.test.ts (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set by
-// the test). Prints one JSON line with what it saw. Modes: collectives | ddp-bn | ddp-bn-sync | die.
+// the test). Prints one JSON line with what it saw. Modes: collectives | ddp-bn | ddp-bn-sync | die | stop.
 import { BatchNorm3d, Conv3d } from '../src/nn/layers.js';
 import { Module } from '../src/nn/module.js';
 import { manualSeed, setNumThreads } from '../src/runtime.js';
@@ -54,9 +54,9 @@ async function main(): Promise<Record<string, unknown>> {
         destroyedError,
       };
     }
-    if (mode === 'die') {
+    if (mode === 'die' || mode === 'stop') {
       await pg.barrier();
-      if (r === 1) process.kill(process.pid, 'SIGKILL');
+      if (r === 1) process.kill(process.pid, mode === 'die' ? 'SIGKILL' : 'SIGSTOP');
       const from = Date.now();
       try {
         await pg.allReduce(tensor([1], [1]));

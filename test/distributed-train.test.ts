@@ -112,7 +112,21 @@ test('2 ranks x batch 2 (--nproc 2) end with the weights of 1 process x batch 4 
 test("Debian's torchrun (python3 -m torch.distributed.run --no_python) runs the same training", async () => {
   const port = await freePort();
   const r = await new Promise<CliResult>((resolve) => {
-    const args = ['-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', String(port), '--no_python'];
+    // --redirects 2 --tee 2: Debian's torch 1.13 on Python 3.11 cannot parse the default '0' (Std.from_str returns
+    // None: Python 3.11 no longer iterates a zero IntFlag member), so stderr is teed through a log file instead.
+    const args = [
+      '-m',
+      'torch.distributed.run',
+      '--nproc_per_node',
+      '2',
+      '--master_port',
+      String(port),
+      '--redirects',
+      '2',
+      '--tee',
+      '2',
+      '--no_python',
+    ];
     const p = spawn(
       '/usr/bin/python3',
       [...args, process.execPath, BIN, 'train', ...COMMON, '--batch', '2', '--epochs', '2', '--out', 'torchrun'],

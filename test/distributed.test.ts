@@ -72,6 +72,19 @@ test('a killed rank: the other rank fails fast with I3D_DIST_PEER_LOST naming ra
   assert.ok(j.ms < 20_000, `within the time-out (${j.ms} ms)`);
 });
 
+test('a stopped (hung) rank: the other fails within the time-out, naming rank 1', async () => {
+  const ranks = await startRanks(2, () => [CHILD, 'stop'], { env: { TIMEOUT: '4' }, timeoutMs: 30_000 });
+  // Rank 1 stops itself after the barrier; rank 0's next collective waits, then gives up.
+  const r0 = await new Promise<number | null>((resolve) => ranks.children[0]!.on('exit', (code) => resolve(code)));
+  ranks.children[1]!.kill('SIGKILL');
+  const [res0] = await ranks.done;
+  assert.equal(r0, 0, res0!.stderr);
+  const j = lastJson<{ error: string | null; code: string; ms: number }>(res0!);
+  assert.equal(j.code, 'I3D_DIST_PEER_LOST');
+  assert.match(j.error!, /rank 1 is lost \(no heartbeat in the store/);
+  assert.ok(j.ms >= 1000 && j.ms < 4000 + 1000, `gave up after about the time-out of 4 s (${j.ms} ms)`);
+});
+
 test('configuration errors name the variable and the accepted values', () => {
   const env = { WORLD_SIZE: '2', RANK: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: '29500' };
   assert.throws(
