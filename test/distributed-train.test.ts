@@ -174,3 +174,33 @@ test('kill -9 of rank 1 mid-training: rank 0 exits non-zero within --dist-timeou
   assert.equal(ev.status, 0, ev.stderr);
   assert.equal((JSON.parse(ev.stdout.trim().split('\n').pop()!) as { count: number }).count, 20);
 });
+
+test('i3d evaluate and i3d extract share the videos over 2 ranks: the same metrics, every video computed once', async () => {
+  assert.ok(existsSync(join(dir, 'one/last/state.json')), 'the first test ran');
+  const evalArgs = ['evaluate', '--model', 'one/last', '--data', 'data', '--workers', '1', '--json'];
+  const e1 = await i3d(evalArgs);
+  const e2 = await i3d([...evalArgs, '--nproc', '2']);
+  assert.equal(e1.status, 0, e1.stderr);
+  assert.equal(e2.status, 0, e2.stderr);
+  assert.equal(e2.stdout.trim().split('\n').length, 1, 'rank 0 reports');
+  const m = JSON.parse(e2.stdout) as { count: number; confusion: number[][] };
+  assert.equal(m.count, 20, 'every video counted once');
+  assert.deepEqual(m, JSON.parse(e1.stdout), 'the metrics of one process over the same videos');
+
+  const ex = ['extract', 'data', '--backbone', 'random', '--width', '0.0625', '--segments', '2', '--frames', '8'];
+  const exArgs = [...ex, '--size', '32', '--resize', '40', '--workers', '1', '--json'];
+  const x1 = await i3d([...exArgs, '--out', 'fx1']);
+  const x2 = await i3d([...exArgs, '--out', 'fx2', '--nproc', '2']);
+  assert.equal(x1.status, 0, x1.stderr);
+  assert.equal(x2.status, 0, x2.stderr);
+  type X = { computed: number; reused: number; dir: string; videos: { sha256: string; features: string }[] };
+  const [a, b] = [x1, x2].map((r) => JSON.parse(r.stdout.trim().split('\n').pop()!) as X);
+  assert.equal(b!.computed, 20, 'each video computed by one of the ranks');
+  assert.equal(b!.reused, 0);
+  assert.deepEqual(
+    b!.videos.map((v) => v.sha256),
+    a!.videos.map((v) => v.sha256),
+  );
+  for (const [i, v] of b!.videos.entries())
+    assert.deepEqual(readFileSync(join(dir, v.features)), readFileSync(join(dir, a!.videos[i]!.features)), `features of ${v.sha256}`);
+});

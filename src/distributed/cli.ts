@@ -40,7 +40,8 @@ export function distributedOptions(cmd: Command): Command {
  * What a command runs as: 'launched' (this process started --nproc local ranks; they have finished and the exit
  * code is set), a ProcessGroup (this process is one rank of several), or null (one process, as before).
  */
-export async function distributedRole(o: DistCliOptions, cmd: Command): Promise<'launched' | ProcessGroup | null> {
+export async function distributedRole(opts: object, cmd: Command): Promise<'launched' | ProcessGroup | null> {
+  const o = opts as DistCliOptions; // a command's options, with --nproc and --dist-timeout among them
   const timeoutSec = o.distTimeout ?? DEFAULT_DIST_TIMEOUT_SEC;
   if (o.nproc !== undefined && o.nproc > 1) {
     const r = await launchLocal({ nproc: o.nproc, timeoutSec });

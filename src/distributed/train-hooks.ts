@@ -43,3 +43,18 @@ export async function shareFirst<T>(pg: ProcessGroup, items: readonly T[], run: 
   await run(items.filter((_, i) => i % pg.worldSize === pg.rank));
   await pg.barrier();
 }
+
+/**
+ * A distributed extraction: every rank computes its share (`run` with a selector of every world-size-th video),
+ * then all wait for each other. Returns how many videos the ranks computed together; rank 0 then runs over all
+ * videos (reading the shares from the shared, content-addressed cache) to write the manifest and report.
+ */
+export async function extractShares(
+  pg: ProcessGroup,
+  run: (select: <T>(videos: T[]) => T[]) => Promise<{ computed: number }>,
+): Promise<number> {
+  const mine = await run((videos) => videos.filter((_, i) => i % pg.worldSize === pg.rank));
+  await pg.barrier();
+  const [computed] = await pg.allReduceNumbers([mine.computed]);
+  return computed!;
+}

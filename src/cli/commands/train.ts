@@ -193,8 +193,9 @@ export function registerTrain(program: Command): void {
       console.log(await reportFromRun(out));
     });
 
-  program
-    .command('evaluate')
+  const evaluate = program.command('evaluate');
+  distributedOptions(evaluate);
+  evaluate
     .description('evaluate a trained I3D-LSTM on a folder of class folders')
     .requiredOption('--model <dir>', 'a training output folder (uses best/) or a checkpoint folder')
     .requiredOption('--data <dir>', "videos in <class>/<video> folders named as the model's classes")
@@ -204,13 +205,21 @@ export function registerTrain(program: Command): void {
     .option('--report <dir>', 'also write report.html (confusion matrix, per-class table) into this folder')
     .option('--json', 'print {"top1", "top5", "meanClassAccuracy", "confusion", "perClass", ...}')
     .action(
-      async (o: { model: string; data: string; batch: number; workers: number; flowModel?: string; report?: string; json?: boolean }) => {
+      async (
+        o: { model: string; data: string; batch: number; workers: number; flowModel?: string; report?: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        const dist = await distributedRole(o, cmd);
+        if (dist === 'launched') return;
         const r = await evaluateFolder(o.model, o.data, {
+          ...(dist ? { distributed: dist } : {}),
           batch: o.batch,
           workers: o.workers,
           ...(o.flowModel ? { flowModel: o.flowModel } : {}),
           onSkip: (path, e) => process.stderr.write(`i3d: skipping ${path}: ${e.message}\n`),
         });
+        await dist?.destroy();
+        if (dist && dist.rank !== 0) return; // every rank has the metrics over all videos; rank 0 reports
         const m = r.metrics;
         if (o.report) {
           const history = readCheckpointMeta<unknown, unknown>(r.model).trainer.history;
