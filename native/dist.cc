@@ -329,19 +329,35 @@ Thunk Destroy(const Args& a) {
 
 // ---- collectives ----
 
+// Every collective is started here, on the JavaScript thread, in the order JavaScript calls them (the same order on
+// every rank, which Gloo needs: collectives are matched by their sequence), and only waited for in the libuv pool.
+// Starting one does not block: it queues the work on the process group's own threads.
+
+c10::intrusive_ptr<c10d::Work> Launch(Group& g, const std::string& what, int64_t n,
+                                      const std::function<c10::intrusive_ptr<c10d::Work>()>& start) {
+  try {
+    return start();
+  } catch (const std::exception& e) {
+    Fail(g, what, n, ErrorText(e));
+  }
+}
+
 // distAllReduce(id, x, op) -> a new tensor: the reduction over the ranks (op sum, avg, max, min, product).
 Thunk AllReduce(const Args& a) {
   auto g = Find(static_cast<int>(a.I(0)));
   auto x = a.T(1);
   std::string op = a.S(2);
-  return One([=] {
-    at::NoGradGuard ng;
-    auto t = x.detach().clone(at::MemoryFormat::Contiguous);
+  at::NoGradGuard ng;
+  auto t = x.detach().clone(at::MemoryFormat::Contiguous);
+  c10d::AllreduceOptions o;
+  o.reduceOp = ParseOp(op);
+  int64_t n = Start(*g);
+  auto w = Launch(*g, "allReduce", n, [&] {
     std::vector<at::Tensor> ts{t};
-    c10d::AllreduceOptions o;
-    o.reduceOp = ParseOp(op);
-    int64_t n = Start(*g);
-    Wait(*g, g->pg->allreduce(ts, o), "allReduce", n);
+    return g->pg->allreduce(ts, o);
+  });
+  return One([=] {
+    Wait(*g, w, "allReduce", n);
     if (op == "avg") t.div_(g->size);
     return t;
   });
@@ -352,34 +368,41 @@ Thunk Broadcast(const Args& a) {
   auto g = Find(static_cast<int>(a.I(0)));
   auto x = a.T(1);
   int64_t root = a.I(2);
-  return None([=] {
-    at::NoGradGuard ng;
-    auto c = x.detach().contiguous();
+  at::NoGradGuard ng;
+  auto c = x.detach().contiguous();
+  c10d::BroadcastOptions o;
+  o.rootRank = root;
+  int64_t n = Start(*g);
+  auto w = Launch(*g, "broadcast", n, [&] {
     std::vector<at::Tensor> ts{c};
-    c10d::BroadcastOptions o;
-    o.rootRank = root;
-    int64_t n = Start(*g);
-    Wait(*g, g->pg->broadcast(ts, o), "broadcast", n);
+    return g->pg->broadcast(ts, o);
+  });
+  return None([=] {
+    Wait(*g, w, "broadcast", n);
+    at::NoGradGuard ng2;
     if (!c.is_same(x)) x.detach().copy_(c);
   });
 }
 
-// distBroadcastMany(id, xs, root): several tensors, flattened into one message.
+// distBroadcastMany(id, xs, root): several tensors (any dtypes), flattened into one float64 message.
 Thunk BroadcastMany(const Args& a) {
   auto g = Find(static_cast<int>(a.I(0)));
   auto xs = a.TL(1);
   int64_t root = a.I(2);
-  return None([=] {
-    at::NoGradGuard ng;
-    if (xs.empty()) return;
-    std::vector<at::Tensor> flat;
-    for (auto& x : xs) flat.push_back(x.detach().to(at::kDouble).reshape({-1}));
-    auto buf = at::cat(flat);
+  at::NoGradGuard ng;
+  std::vector<at::Tensor> flat;
+  for (auto& x : xs) flat.push_back(x.detach().to(at::kDouble).reshape({-1}));
+  auto buf = flat.empty() ? at::zeros({0}, at::kDouble) : at::cat(flat);
+  c10d::BroadcastOptions o;
+  o.rootRank = root;
+  int64_t n = Start(*g);
+  auto w = Launch(*g, "broadcast", n, [&] {
     std::vector<at::Tensor> ts{buf};
-    c10d::BroadcastOptions o;
-    o.rootRank = root;
-    int64_t n = Start(*g);
-    Wait(*g, g->pg->broadcast(ts, o), "broadcast", n);
+    return g->pg->broadcast(ts, o);
+  });
+  return None([=] {
+    Wait(*g, w, "broadcast", n);
+    at::NoGradGuard ng2;
     int64_t off = 0;
     for (auto& x : xs) {
       auto k = x.numel();
@@ -393,26 +416,29 @@ Thunk BroadcastMany(const Args& a) {
 Thunk AllGather(const Args& a) {
   auto g = Find(static_cast<int>(a.I(0)));
   auto x = a.T(1);
-  return Many([=] {
-    at::NoGradGuard ng;
-    auto in = x.detach().contiguous();
-    std::vector<std::vector<at::Tensor>> outs(1);
-    for (int r = 0; r < g->size; r++) outs[0].push_back(at::empty_like(in));
+  at::NoGradGuard ng;
+  auto in = x.detach().contiguous();
+  std::vector<at::Tensor> outs;
+  for (int r = 0; r < g->size; r++) outs.push_back(at::empty_like(in));
+  int64_t n = Start(*g);
+  auto w = Launch(*g, "allGather", n, [&] {
+    std::vector<std::vector<at::Tensor>> o{outs};
     std::vector<at::Tensor> ins{in};
-    int64_t n = Start(*g);
-    Wait(*g, g->pg->allgather(outs, ins), "allGather", n);
-    return outs[0];
+    return g->pg->allgather(o, ins);
+  });
+  return Many([=] {
+    Wait(*g, w, "allGather", n);
+    return outs;
   });
 }
 
 Thunk Barrier(const Args& a) {
   auto g = Find(static_cast<int>(a.I(0)));
-  return None([=] {
-    int64_t n = Start(*g);
-    c10d::BarrierOptions o;
-    o.timeout = g->timeout;
-    Wait(*g, g->pg->barrier(o), "barrier", n);
-  });
+  c10d::BarrierOptions o;
+  o.timeout = g->timeout;
+  int64_t n = Start(*g);
+  auto w = Launch(*g, "barrier", n, [&] { return g->pg->barrier(o); });
+  return None([=] { Wait(*g, w, "barrier", n); });
 }
 
 // ---- gradient synchronisation (the reducer of DistributedDataParallel, reduced) ----

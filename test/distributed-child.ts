@@ -35,6 +35,12 @@ async function main(): Promise<Record<string, unknown>> {
       const b = tensor([10 * r, 10 * r + 1, 10 * r + 2], [3]);
       await pg.broadcast(b, 1);
       const g = await pg.allGather(tensor([r, r * r], [2]));
+      // Collectives in flight together: matched in the order they were called, on every rank.
+      const together = await scope(() =>
+        Promise.all(
+          [1, 2, 3, 4, 5, 6].map(async (k) => (await pg.allReduce(ops.full([k * 1000 + 1], k + r), 'sum')).sum().item() / (k * 1000 + 1)),
+        ),
+      );
       const numbers = await pg.allGatherNumbers(Array.from({ length: r + 2 }, (_, i) => r * 100 + i));
       await pg.barrier();
       let destroyedError = '';
@@ -51,6 +57,7 @@ async function main(): Promise<Record<string, unknown>> {
         broadcast: b.toArray(),
         gather: g.map((t) => t.toArray()),
         numbers,
+        together,
         destroyedError,
       };
     }

@@ -29,6 +29,7 @@ test('allReduce (sum, avg, max), broadcast from rank 1, allGather and barrier ov
       [0, 1],
       [100, 101, 102],
     ]);
+    assert.deepEqual(j.together, [3, 5, 7, 9, 11, 13], 'six all-reduces in flight at once, each matched with its own');
     assert.match(String(j.destroyedError), /process group was destroyed/);
   }
 });
