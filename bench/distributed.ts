@@ -5,9 +5,9 @@
 // LSTM 512/256, 101 classes), in one message and in DDP's 25 MB buckets. Every configuration runs in fresh child
 // processes (this script with --worker).
 // Usage: node dist/bench/distributed.js [--steps 5] [--warmup 1] [--width 0.25] [--frames 16] [--size 112]
-//        [--segments 2] [--batch 2] [--threads 2] [--ranks 2] [--reduce-runs 5] [--json]
+//        [--segments 2] [--batch 2] [--threads 2] [--ranks 2] [--rounds 3] [--reduce-runs 5] [--json]
 import { spawn } from 'node:child_process';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
@@ -39,6 +39,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     ranks: { type: 'string', default: '2' },
     'reduce-runs': { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
     worker: { type: 'string' },
   },
@@ -181,10 +182,27 @@ async function main(): Promise<void> {
     steps: positive('--steps', values.steps),
     warmup: positive('--warmup', values.warmup, 0),
   };
-  log(`CPU: ${cpus()[0]?.model} x ${cpus().length}; ${new Date().toISOString()}`);
+  log(
+    `CPU: ${cpus()[0]?.model} x ${cpus().length}; ${new Date().toISOString()}; load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   log(`step: I3D-LSTM width ${base.width}, ${base.segments} x ${base.frames} x ${base.size}^2 clips, global batch ${batch}`);
-  const single = (await spawnRanks(1, { ...base, batch, threads }))[0]!;
-  const multi = await spawnRanks(ranks, { ...base, batch: batch / ranks, threads: Math.max(1, Math.floor(threads / ranks)) });
+  // Rounds in rotating order; each row is the median over the rounds (the machine may be shared).
+  const runs: Record<string, number>[][][] = [[], [], []];
+  const configs = [
+    () => spawnRanks(1, { ...base, batch, threads }),
+    () => spawnRanks(1, { ...base, batch, threads: 1 }),
+    () => spawnRanks(ranks, { ...base, batch: batch / ranks, threads: Math.max(1, Math.floor(threads / ranks)) }),
+  ];
+  const rounds = positive('--rounds', values.rounds);
+  for (let r = 0; r < rounds; r++) for (let k = 0; k < 3; k++) runs[(k + r) % 3]!.push(await configs[(k + r) % 3]!());
+  const med = (k: number, f: (x: Record<string, number>[]) => number) => median(runs[k]!.map(f));
+  const single = { ms: med(0, (x) => x[0]!.ms!) };
+  const singleOne = { ms: med(1, (x) => x[0]!.ms!) };
+  const multiMs = med(2, (x) => Math.max(...x.map((m) => m.ms!)));
+  const multiWait = med(2, (x) => median(x.map((m) => m.waitMs!)));
+  const multi = runs[2]![0]!;
   // Gradient size of the full I3D-LSTM (width 1, LSTM 512/256, 101 classes): counted, not assumed.
   const full = (() => {
     manualSeed(1);
@@ -198,11 +216,12 @@ async function main(): Promise<void> {
   const gb = (ms: number) => bytes / (ms / 1000) / 1e9;
   const rows = {
     step: [
-      { config: `1 rank x ${threads} threads x batch ${batch}`, msPerGlobalStep: single.ms, allReduceWaitMs: 0 },
+      { config: `1 rank x ${threads} threads x batch ${batch}`, msPerGlobalStep: single.ms!, allReduceWaitMs: 0 },
+      { config: `1 rank x 1 thread x batch ${batch} (reference)`, msPerGlobalStep: singleOne.ms!, allReduceWaitMs: 0 },
       {
         config: `${ranks} ranks x ${Math.max(1, Math.floor(threads / ranks))} thread(s) x batch ${batch / ranks}`,
-        msPerGlobalStep: Math.max(...multi.map((m) => m.ms!)),
-        allReduceWaitMs: median(multi.map((m) => m.waitMs!)),
+        msPerGlobalStep: multiMs,
+        allReduceWaitMs: multiWait,
         buckets: multi[0]!.buckets,
         gradientMB: (multi[0]!.params! * 4) / 2 ** 20,
       },
@@ -225,7 +244,7 @@ async function main(): Promise<void> {
   console.log('| --- | ---: | ---: |');
   for (const r of rows.step) console.log(`| ${r.config} | ${r.msPerGlobalStep.toFixed(0)} | ${r.allReduceWaitMs.toFixed(1)} |`);
   const a = rows.allReduce;
-  console.log(`\nstep model gradient: ${rows.step[1]!.gradientMB?.toFixed(1)} MB in ${rows.step[1]!.buckets} bucket(s)`);
+  console.log(`\nstep model gradient: ${rows.step[2]!.gradientMB?.toFixed(1)} MB in ${rows.step[2]!.buckets} bucket(s)`);
   console.log('\n| all-reduce, 2 ranks, Gloo over loopback | MB | ms | GB/s (algorithm) |');
   console.log('| --- | ---: | ---: | ---: |');
   console.log(
