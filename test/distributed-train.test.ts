@@ -4,7 +4,7 @@
 // non-zero within --dist-timeout naming it, and `last` still loads.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -203,4 +203,33 @@ test('i3d evaluate and i3d extract share the videos over 2 ranks: the same metri
   );
   for (const [i, v] of b!.videos.entries())
     assert.deepEqual(readFileSync(join(dir, v.features)), readFileSync(join(dir, a!.videos[i]!.features)), `features of ${v.sha256}`);
+});
+
+test('an unreadable video leaves one rank a batch short: the ranks stop the epoch together, nothing hangs', async () => {
+  cpSync(join(dir, 'data'), join(dir, 'data-bad'), { recursive: true });
+  writeFileSync(join(dir, 'data-bad/move_up/zz_broken.avi'), 'not a video');
+  const list = `${readFileSync(join(dir, 'train.txt'), 'utf8')}move_up/zz_broken.avi\n`;
+  writeFileSync(join(dir, 'train-bad.txt'), list);
+  const args = COMMON.map((a) => (a === 'data' ? 'data-bad' : a === 'train.txt' ? 'train-bad.txt' : a));
+  const r = await i3d([
+    'train',
+    ...args,
+    '--no-feature-cache',
+    '--batch',
+    '2',
+    '--epochs',
+    '1',
+    '--out',
+    'bad',
+    '--nproc',
+    '2',
+    '--dist-timeout',
+    '30',
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /skipping .*zz_broken\.avi/);
+  assert.deepEqual(
+    epochs('bad').map((e) => e.epoch),
+    [1],
+  );
 });

@@ -38,6 +38,25 @@ export class DataParallel {
     if (this.options.syncBatchNorm) this.#restoreBn = convertSyncBatchNorm(this.pg, model).restore;
   }
 
+  /**
+   * The batches of `batches` while every rank still has one: before each step the ranks agree (one small
+   * all-reduce) whether all of them have a batch, so a rank that ran out (its share lost unreadable videos) does not
+   * leave the others waiting in a gradient all-reduce. The rest of a longer share is left out of this epoch.
+   */
+  async *even<T>(batches: AsyncIterable<T>): AsyncGenerator<T> {
+    const it = batches[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const next = await it.next();
+        const [missing] = await this.sum([next.done ? 1 : 0]);
+        if (missing! > 0) return;
+        yield next.value as T;
+      }
+    } finally {
+      await it.return?.();
+    }
+  }
+
   beforeBackward(): void {
     this.#sync?.prepare();
   }

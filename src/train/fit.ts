@@ -53,6 +53,8 @@ export interface FitDistributed {
   readonly rank: number;
   readonly worldSize: number;
   start(model: Module, params: Tensor[]): Promise<void>;
+  /** Batches while every rank has one (a skipped video can leave one rank a batch short: all stop together). */
+  even<T>(batches: AsyncIterable<T>): AsyncIterable<T>;
   beforeBackward(): void;
   afterBackward(): Promise<void>;
   /** Rank 0's buffers (batch-norm running statistics) on every rank, as DDP's broadcast_buffers. */
@@ -168,7 +170,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       let dataMs = 0;
       let stepMs = 0;
       let waitFrom = performance.now();
-      for await (const b of o.train.batches(epoch)) {
+      for await (const b of d ? d.even(o.train.batches(epoch)) : o.train.batches(epoch)) {
         const stepFrom = performance.now();
         dataMs += stepFrom - waitFrom;
         batch++;
