@@ -42,7 +42,7 @@ interface BnResult {
   runningVar: number;
 }
 
-test('DDP: rank 0 weights broadcast; per-rank batch norm differs from one process, SyncBatchNorm matches it', async () => {
+test('DDP: rank 0 weights broadcast; per-rank batch norm (BatchNorm3d and I3D units) differs from one process, SyncBatchNorm matches it', async () => {
   const local = await run('ddp-bn');
   const synced = await run('ddp-bn-sync');
   for (const [a, b] of [local, synced].map((rs) => rs.map((r) => (assert.equal(r.status, 0, r.stderr), lastJson<BnResult>(r))))) {
@@ -54,6 +54,7 @@ test('DDP: rank 0 weights broadcast; per-rank batch norm differs from one proces
   const s = lastJson<BnResult>(synced[0]!);
   // Batch norm per rank normalises each half with its own statistics: gradients and running statistics differ.
   assert.ok(l.grads['conv.weight']! > 1e-3, `per-rank BN: conv gradient differs (${l.grads['conv.weight']})`);
+  assert.ok(l.grads['unit.conv.weight']! > 1e-3, `per-rank BN: the I3D unit's conv gradient differs (${l.grads['unit.conv.weight']})`);
   assert.ok(l.runningVar > 1e-3, `per-rank BN: running variance differs (${l.runningVar})`);
   // SyncBatchNorm: the statistics of the global batch, so the same as one process on all of it.
   // (A conv bias before batch norm has a gradient of about 0 whichever way: only float noise, below 1e-6.)

@@ -2,6 +2,8 @@
 // gradients averaged over the ranks by bucketed all-reduces that the addon starts from autograd hooks while backward
 // still runs; batch norm per rank unless synchronized (SyncBatchNorm: the statistics of the whole global batch).
 import { native } from '../native/binding.js';
+import { Unit3d } from '../models/i3d.js';
+import * as F from '../nn/functional.js';
 import { BatchNorm3d } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import { op, opNone } from '../tensor/exec.js';
@@ -68,7 +70,16 @@ export class GradientSync {
   }
 }
 
-const syncBatchNormOp = op((pg: number, bn: BatchNorm3d, x: Tensor) => [
+interface BatchNormState {
+  weight: Tensor | null;
+  bias: Tensor | null;
+  runningMean: Tensor;
+  runningVar: Tensor;
+  momentum: number;
+  eps: number;
+}
+
+const syncBatchNormOp = op((pg: number, bn: BatchNormState, x: Tensor) => [
   'distSyncBatchNorm',
   pg,
   h('syncBatchNorm', 'x', x),
@@ -81,12 +92,23 @@ const syncBatchNormOp = op((pg: number, bn: BatchNorm3d, x: Tensor) => [
 ]);
 
 /**
- * Makes every BatchNorm3d under `model` normalise with the statistics of the global batch while training (eval
+ * Makes every BatchNorm3d and every I3D unit (conv, batch norm without scale, ReLU) under `model` normalise with the statistics of the global batch while training (eval
  * mode is unchanged: the running statistics). Returns how many layers were converted and a function that undoes it.
  */
 export function convertSyncBatchNorm(pg: ProcessGroup, model: Module): { layers: number; restore: () => void } {
   const undo: (() => void)[] = [];
   for (const m of model.modules()) {
+    if (m instanceof Unit3d) {
+      const u = m;
+      // Unit3d.forward with its batch norm (no scale, eps 1e-3, as the official I3D) synchronised.
+      const bn = { weight: null, bias: u.beta, runningMean: u.runningMean, runningVar: u.runningVar, momentum: u.bnMomentum, eps: 1e-3 };
+      const local = u.forward.bind(u);
+      u.forward = (x: Tensor) =>
+        u.training ? syncBatchNormOp(pg.nativeId, bn, F.conv3d(x, u.weight, { stride: u.stride, padding: 'same' })).relu() : local(x);
+      undo.push(() => {
+        u.forward = Unit3d.prototype.forward.bind(u);
+      });
+    }
     if (!(m instanceof BatchNorm3d)) continue;
     const bn = m;
     const local = bn.forward.bind(bn);
