@@ -666,11 +666,13 @@ Thunk SyncBatchNorm(const Args& a) {
     for (int64_t d = 0; d < x.dim(); d++)
       if (d != 1) dims.push_back(d);
     shape[1] = c;
-    auto local = at::cat({x.sum(dims), (x * x).sum(dims), at::full({1}, static_cast<double>(x.numel() / c), x.options())});
+    // Two passes over the ranks (sums, then squared deviations from the global mean): E[x^2] - E[x]^2 in float32
+    // loses the variance to cancellation where it is small against the mean.
+    auto local = at::cat({x.sum(dims), at::full({1}, static_cast<double>(x.numel() / c), x.options())});
     auto total = AllReduceSum::apply(local, id);
-    double count = total[2 * c].item<double>();
+    double count = total[c].item<double>();
     auto mean = total.narrow(0, 0, c) / count;
-    auto var = total.narrow(0, c, c) / count - mean * mean;
+    auto var = AllReduceSum::apply((x - mean.view(shape)).pow(2).sum(dims), id) / count;
     auto y = (x - mean.view(shape)) * at::rsqrt(var + eps).view(shape);
     if (w) y = y * w->view(shape);
     if (b) y = y + b->view(shape);
