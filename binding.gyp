@@ -10,7 +10,8 @@
         "native/runtime.cc",
         "native/flow.cc",
         "native/tvl1.cc",
-        "native/plan.cc"
+        "native/plan.cc",
+        "native/dist.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

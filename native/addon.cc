@@ -9,6 +9,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   i3d::RegisterRuntime(env, exports);
   i3d::RegisterFlow(env, exports);
   i3d::RegisterPlan(env, exports);
+  i3d::RegisterDist(env, exports);
   return exports;
 }
 

@@ -169,5 +169,6 @@ void RegisterAutograd(Napi::Env env, Napi::Object exports);
 void RegisterRuntime(Napi::Env env, Napi::Object exports);
 void RegisterFlow(Napi::Env env, Napi::Object exports);  // OpenCV TV-L1 optical flow (native/flow.cc)
 void RegisterPlan(Napi::Env env, Napi::Object exports);  // oneDNN inference plans (native/plan.cc)
+void RegisterDist(Napi::Env env, Napi::Object exports);  // c10d process groups, collectives (native/dist.cc)
 
 }  // namespace i3d

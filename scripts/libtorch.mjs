@@ -42,7 +42,8 @@ function describe(inc, lib, root) {
   let abi = 1;
   const cfg = root ? join(root, 'share/cmake/Torch/TorchConfig.cmake') : null;
   if (cfg && existsSync(cfg) && /_GLIBCXX_USE_CXX11_ABI=0/.test(readFileSync(cfg, 'utf8'))) abi = 0;
-  return { includes: [inc, join(inc, 'torch/csrc/api/include')], libdir: lib, libs, cuda, abi };
+  const nccl = cuda && existsSync(join(inc, 'torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp'));
+  return { includes: [inc, join(inc, 'torch/csrc/api/include')], libdir: lib, libs, cuda, nccl, abi };
 }
 
 const isMain = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
@@ -56,7 +57,11 @@ if (isMain) {
     // so that CUDA kernels register themselves when the addon loads.
     else if (what === 'ldflags')
       console.log(`-L${t.libdir} -Wl,-rpath,${t.libdir} -Wl,--no-as-needed ${t.libs.map((l) => `-l${l}`).join(' ')} -Wl,--as-needed`);
-    else if (what === 'defines') console.log(`_GLIBCXX_USE_CXX11_ABI=${t.abi}${t.cuda ? ' I3D_WITH_CUDA=1' : ''}`);
+    // c10d (native/dist.cc): Gloo always (its headers: Debian's libgloo-dev); NCCL only in CUDA builds that ship it.
+    else if (what === 'defines')
+      console.log(
+        `_GLIBCXX_USE_CXX11_ABI=${t.abi}${t.cuda ? ' I3D_WITH_CUDA=1' : ''} USE_C10D_GLOO${t.nccl ? ' USE_C10D_NCCL I3D_WITH_NCCL=1' : ''}`,
+      );
     else console.log(JSON.stringify(t, null, 2));
   } catch (e) {
     console.error(`\n${e.message}\n`);

@@ -4,10 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# libtorch-dev: the engine; libdnnl-dev: oneDNN headers for the fused inference path; libopencv-contrib-dev: TV-L1 optical flow (cv::optflow); ffmpeg: video decoding;
+# libtorch-dev: the engine; libgloo-dev: Gloo headers for distributed training (native/dist.cc); libdnnl-dev: oneDNN headers for the fused inference path; libopencv-contrib-dev: TV-L1 optical flow (cv::optflow); ffmpeg: video decoding;
 # python3-torch, -h5py, -numpy, -opencv: the references the benchmarks and fixture scripts compare against;
 # g++/make/python3: node-gyp's toolchain; chromium: the browser test of the web page of `i3d serve` (driven by playwright-core).
-PACKAGES=(libtorch-dev libdnnl-dev libopencv-contrib-dev ffmpeg python3-torch python3-h5py python3-numpy python3-opencv g++ make python3 chromium)
+PACKAGES=(libtorch-dev libgloo-dev libdnnl-dev libopencv-contrib-dev ffmpeg python3-torch python3-h5py python3-numpy python3-opencv g++ make python3 chromium)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"

@@ -163,3 +163,10 @@ export { writeReport, reportFromRun } from './train/report.js';
 export type { ReportInput } from './train/report.js';
 export { demoParams, runDemo } from './train/demo.js';
 export type { DemoOptions, DemoResult } from './train/demo.js';
+
+// distributed: process groups over PyTorch's c10d (Gloo on CPU, NCCL in CUDA builds), sharding, data parallelism
+export { ProcessGroup, distConfig, isDistributedEnv, threadsPerRank, DEFAULT_DIST_TIMEOUT_SEC } from './distributed/index.js';
+export { DistributedError, shardOrder, shardSize, broadcastModule, convertSyncBatchNorm, GradientSync } from './distributed/index.js';
+export { DEFAULT_BUCKET_BYTES, DataParallel, launchLocal, freePort } from './distributed/index.js';
+export type { ProcessGroupOptions, ReduceOp, DistConfig, Backend, DistributedErrorCode, Shard } from './distributed/index.js';
+export type { DataParallelOptions, LaunchOptions } from './distributed/index.js';

@@ -50,6 +50,8 @@ export interface GeneratorOptions {
   workerModule?: URL;
   /** Called once per unreadable video (default: a warning on stderr). */
   onSkip?: (path: string, error: Error) => void;
+  /** This process's share of each epoch's order (data-parallel training: see src/distributed/sampler.ts). */
+  select?: (order: number[]) => number[];
 }
 
 type Loaded = { ok: true; data: Float32Array; shape: number[]; totalFrames: number } | { ok: false; error: Error };
@@ -63,7 +65,8 @@ function isSkippable(e: Error): boolean {
 }
 
 export class BatchGenerator {
-  readonly #o: Required<Omit<GeneratorOptions, 'onSkip' | 'source' | 'workerModule'>> & Pick<GeneratorOptions, 'onSkip'>;
+  readonly #o: Required<Omit<GeneratorOptions, 'onSkip' | 'source' | 'workerModule' | 'select'>> &
+    Pick<GeneratorOptions, 'onSkip' | 'select'>;
   readonly #clips: ClipPool;
   /** Unreadable videos and why, filled as they are met (each reported once, then left out of later epochs). */
   readonly skipped = new Map<string, Error>();
@@ -97,6 +100,7 @@ export class BatchGenerator {
       workers,
       prefetch,
       onSkip: o.onSkip,
+      select: o.select,
     };
     this.#clips = new ClipPool({
       stream: this.#o.stream,
@@ -139,7 +143,8 @@ export class BatchGenerator {
   /** The sample order of an epoch: shuffled with (seed, epoch) in training, as given otherwise. */
   order(epoch: number): number[] {
     const idx = this.#o.samples.map((_, i) => i);
-    return this.#o.training ? shuffle(idx, mulberry32(deriveSeed(this.#o.seed, epoch, 0x5eed))) : idx;
+    const order = this.#o.training ? shuffle(idx, mulberry32(deriveSeed(this.#o.seed, epoch, 0x5eed))) : idx;
+    return this.#o.select ? this.#o.select(order) : order;
   }
 
   /**

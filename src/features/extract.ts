@@ -51,6 +51,8 @@ export type FeatureInput = string | readonly string[] | FeatureDataset;
 export interface ExtractOptions {
   /** The cache root: features go to <out>/<key>/. */
   out: string;
+  /** Only these of the videos (in input order), e.g. one rank's share of a distributed extraction. */
+  select?: <T>(videos: T[]) => T[];
   /** 'random', a zoo name, a path, or a loaded I3D without its top (e.g. a frozen I3D-LSTM's backbone). */
   backbone: string | I3D;
   /** How a loaded backbone is named in the manifest (e.g. the training parameters' `backbone`). */
@@ -277,7 +279,9 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
     if (!Number.isInteger(v) || v < 1) throw new ArgumentError(`extractFeatures: '${name}' must be a positive integer, got ${v}`);
   if (!Number.isInteger(workers) || workers < 0)
     throw new ArgumentError(`extractFeatures: 'workers' must be an integer >= 0, got ${workers}`);
-  const { videos, classes, root } = resolveInputs(input);
+  const resolved = resolveInputs(input);
+  const { classes, root } = resolved;
+  const videos = o.select ? o.select(resolved.videos) : resolved.videos;
 
   const owned = typeof o.backbone === 'string';
   const backbone =

@@ -46,6 +46,12 @@ export abstract class Module {
     return out;
   }
 
+  /** This module and every module under it, depth first. */
+  *modules(): Generator<Module> {
+    yield this;
+    for (const c of this.#children.values()) yield* c.modules();
+  }
+
   /** Parameters and buffers by name (for checkpoints). */
   stateTensors(): Map<string, Tensor> {
     return new Map([...this.namedParameters(), ...this.namedBuffers()]);

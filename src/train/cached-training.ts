@@ -46,17 +46,20 @@ export interface FeatureSplitOptions {
   training: boolean;
   seed: number;
   batchSize: number;
+  /** This process's share of each epoch's order (data-parallel training). */
+  select?: (order: number[]) => number[];
 }
 
 /** Cached videos as a DataSplit of feature batches [B, S, F] with labels (read from disk batch by batch). */
 export function featureSplit(dir: string, entries: readonly FeatureEntry[], o: FeatureSplitOptions): DataSplit {
   const labelled = entries.filter((e) => e.label !== undefined);
   return {
-    size: labelled.length,
+    size: o.select ? o.select(labelled.map((_, i) => i)).length : labelled.length,
     batchSize: o.batchSize,
     async *batches(epoch: number): AsyncIterable<LabelledBatch> {
       const idx = labelled.map((_, i) => i);
-      const order = o.training ? shuffle(idx, mulberry32(deriveSeed(o.seed, epoch, 0x5eed))) : idx;
+      const all = o.training ? shuffle(idx, mulberry32(deriveSeed(o.seed, epoch, 0x5eed))) : idx;
+      const order = o.select ? o.select(all) : all;
       for (let b = 0; b < order.length; b += o.batchSize) {
         const rows = order.slice(b, b + o.batchSize).map((i) => {
           const f = readFeatures(dir, labelled[i]!);

@@ -12,6 +12,9 @@ import { fuseBackbone } from '../inference/i3d-plan.js';
 import type { WindowPrediction } from '../inference/windows.js';
 import { loadTrainedModel, readTrainedDescription, type I3DLSTMDescription } from './trained-model.js';
 import { I3DError } from '../core/errors.js';
+import type { ProcessGroup } from '../distributed/process-group.js';
+import { shardOrder } from '../distributed/sampler.js';
+import { gatherIndices, gatherRows } from '../distributed/gather.js';
 
 export interface EvaluateOptions {
   batch?: number;
@@ -19,6 +22,8 @@ export interface EvaluateOptions {
   /** A trained flow-stream I3D-LSTM of the same classes: two-stream, the streams' logits averaged per video. */
   flowModel?: string;
   onSkip?: (path: string, e: Error) => void;
+  /** Share the videos with the other ranks of this group (each evaluates every world-size-th); metrics over all. */
+  distributed?: ProcessGroup;
 }
 
 export interface Evaluation {
@@ -47,6 +52,7 @@ async function logitsByPath(
     training: false,
     workers: o.workers ?? 2,
     ...(o.onSkip ? { onSkip: o.onSkip } : {}),
+    ...(o.distributed ? { select: (order: number[]) => shardOrder(order, o.distributed!, false) } : {}),
   });
   const logits = new Map<string, number[]>();
   let unfuse = () => {};
@@ -56,6 +62,17 @@ async function logitsByPath(
     for await (const b of gen.epoch(0)) {
       const rows = scope(() => noGrad(() => model.forward(tensor(b.x, b.shape)).toArray()));
       b.paths.forEach((path, i) => logits.set(path, rows.slice(i * d.classes, (i + 1) * d.classes)));
+    }
+    if (o.distributed) {
+      // Every rank's videos, by their index in `samples` (the same list everywhere).
+      const index = new Map(samples.map((s, i) => [s.path, i]));
+      const all = await gatherRows(o.distributed, new Map([...logits].map(([p, l]) => [index.get(p)!, l])));
+      const skipped = await gatherIndices(
+        o.distributed,
+        [...gen.skipped.keys()].map((p) => index.get(p)!),
+      );
+      const byPath = new Map([...all].map(([i, l]) => [samples[i]!.path, l]));
+      return { logits: byPath, skipped: skipped.map((i) => samples[i]!.path), description: d, dir };
     }
     return { logits, skipped: [...gen.skipped.keys()], description: d, dir };
   } finally {

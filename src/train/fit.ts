@@ -51,6 +51,29 @@ export class NonFiniteLossError extends I3DError {
   }
 }
 
+/**
+ * Data-parallel training (src/distributed/training.ts implements it): each rank's DataSplits hold its own share,
+ * gradients are averaged after backward, sums and validation results are reduced, and only rank 0 writes.
+ */
+export interface FitDistributed {
+  readonly rank: number;
+  readonly worldSize: number;
+  start(model: Module, params: Tensor[]): Promise<void>;
+  /** Batches while every rank has one (a skipped video can leave one rank a batch short: all stop together). */
+  even<T>(batches: AsyncIterable<T>): AsyncIterable<T>;
+  beforeBackward(): void;
+  afterBackward(): Promise<void>;
+  /** Rank 0's buffers (batch-norm running statistics) on every rank, as DDP's broadcast_buffers. */
+  beforeEvaluation(): Promise<void>;
+  sum(values: number[]): Promise<number[]>;
+  gatherEvaluation(r: { lossSum: number; logits: number[][]; labels: number[] }): Promise<{
+    lossSum: number;
+    logits: number[][];
+    labels: number[];
+  }>;
+  close(): void;
+}
+
 export interface FitOptions {
   model: TrainableModel;
   classes: number;
@@ -70,6 +93,8 @@ export interface FitOptions {
   meta: { params: unknown; model: unknown };
   onBatch?: (b: { epoch: number; batch: number; batches: number; loss: number; lr: number }) => void;
   onEpoch?: (r: EpochRecord & { improved: boolean }) => void;
+  /** Train data-parallel with other ranks (each split is this rank's share). */
+  distributed?: FitDistributed;
 }
 
 export interface FitResult extends TrainerState {
@@ -84,9 +109,10 @@ export async function evaluateSplit(
   split: DataSplit,
   classes: number,
   epoch = 0,
+  distributed?: FitDistributed,
 ): Promise<{ loss: number; metrics: ClassificationMetrics; logits: number[][]; labels: number[] }> {
-  const logits: number[][] = [];
-  const labels: number[] = [];
+  let logits: number[][] = [];
+  let labels: number[] = [];
   let lossSum = 0;
   model.eval();
   for await (const b of split.batches(epoch)) {
@@ -104,6 +130,7 @@ export async function evaluateSplit(
       }),
     );
   }
+  if (distributed) ({ lossSum, logits, labels } = await distributed.gatherEvaluation({ lossSum, logits, labels }));
   return {
     loss: labels.length ? lossSum / labels.length : Number.NaN,
     metrics: classificationMetrics(logits, labels, classes),
@@ -112,11 +139,14 @@ export async function evaluateSplit(
   };
 }
 
-function log(out: string, entry: Record<string, unknown>): void {
+function logLine(out: string, entry: Record<string, unknown>): void {
   appendFileSync(join(out, 'log.jsonl'), `${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
 }
 
 export async function fit(o: FitOptions): Promise<FitResult> {
+  const d = o.distributed;
+  const writer = !d || d.rank === 0;
+  const log = (out: string, entry: Record<string, unknown>) => writer && logLine(out, entry);
   mkdirSync(o.out, { recursive: true });
   const params = o.model.trainableParameters?.() ?? o.model.parameters();
   const opt = new SGD(params, { lr: o.schedule.rates[0], momentum: o.momentum, weightDecay: o.weightDecay });
@@ -131,6 +161,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       resumedFrom = state.epoch;
       log(o.out, { type: 'resume', epoch: state.epoch, from: dir });
     }
+    await d?.start(o.model, params);
     let lastValidation: ClassificationMetrics | null = null;
     for (let epoch = state.epoch + 1; epoch <= o.epochs; epoch++) {
       const started = performance.now();
@@ -145,11 +176,11 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       let dataMs = 0;
       let stepMs = 0;
       let waitFrom = performance.now();
-      for await (const b of o.train.batches(epoch)) {
+      for await (const b of d ? d.even(o.train.batches(epoch)) : o.train.batches(epoch)) {
         const stepFrom = performance.now();
         dataMs += stepFrom - waitFrom;
         batch++;
-        const { loss, hits } = scope(() => {
+        const { loss, hits } = await scope(async () => {
           o.model.train();
           opt.zeroGrad();
           const out = o.model.forward(tensor(b.clips, b.shape));
@@ -158,9 +189,14 @@ export async function fit(o: FitOptions): Promise<FitResult> {
             [b.labels.length],
           );
           const lossT = F.crossEntropy(out, y);
-          const value = lossT.item();
-          if (!Number.isFinite(value)) return { loss: value, hits: 0 };
+          let value = lossT.item();
+          if (!d && !Number.isFinite(value)) return { loss: value, hits: 0 };
+          d?.beforeBackward();
           lossT.backward();
+          await d?.afterBackward();
+          // Every rank stops together when any rank's loss is not finite.
+          if (d) value = (await d.sum([Number.isFinite(value) ? 0 : 1]))[0]! > 0 ? Number.NaN : value;
+          if (!Number.isFinite(value)) return { loss: value, hits: 0 };
           opt.step();
           return { loss: value, hits: noGrad(() => out.argmax(1).eq(y).sum().item()) };
         });
@@ -179,8 +215,10 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         stepMs += waitFrom - stepFrom;
       }
       dataMs += performance.now() - waitFrom;
+      if (d) [seen, lossSum, correct] = (await d.sum([seen, lossSum, correct])) as [number, number, number];
+      await d?.beforeEvaluation();
       const valFrom = performance.now();
-      const val = await evaluateSplit(o.model, o.validation, o.classes, epoch);
+      const val = await evaluateSplit(o.model, o.validation, o.classes, epoch, d);
       const validationMs = performance.now() - valFrom;
       lastValidation = val.metrics;
       const record: EpochRecord = {
@@ -201,13 +239,14 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         history: [...state.history, record],
       };
       const meta = { format: 'i3d-checkpoint' as const, version: 1 as const, trainer: state, params: o.meta.params, model: o.meta.model };
-      if (improved) saveCheckpoint(join(o.out, 'best'), o.model, null, meta);
-      saveCheckpoint(join(o.out, 'last'), o.model, opt, meta);
+      if (writer && improved) saveCheckpoint(join(o.out, 'best'), o.model, null, meta);
+      if (writer) saveCheckpoint(join(o.out, 'last'), o.model, opt, meta);
       log(o.out, { type: 'epoch', ...record, improved, valTop5: val.metrics.top5, confusion: val.metrics.confusion });
       o.onEpoch?.({ ...record, improved });
     }
     return { ...state, lastValidation, resumedFrom };
   } finally {
+    d?.close();
     opt.dispose();
   }
 }

@@ -54,6 +54,10 @@ export const TrainParamsSchema = z
     validationSplit: z.number().gt(0).lt(1).describe('share of each class held out for validation (without lists)'),
     seed: z.number().int().min(0).describe('random seed (split, shuffling, augmentation, initialisation)'),
     workers: positiveInt.describe('decoding workers'),
+    syncBatchNorm: z
+      .boolean()
+      .optional()
+      .describe('with several ranks: batch norm with the statistics of the global batch (default: per rank, as DDP)'),
     frameCacheMB: z
       .number()
       .min(0)

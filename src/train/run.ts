@@ -14,6 +14,8 @@ import { extractFeatures, type ExtractResult } from '../features/extract.js';
 import { fit, type DataSplit, type FitOptions, type FitResult, type LabelledBatch } from './fit.js';
 import type { TrainParams } from './params.js';
 import { describeModel } from './trained-model.js';
+import type { ProcessGroup } from '../distributed/process-group.js';
+import { dataParallelHooks, shareFirst } from '../distributed/train-hooks.js';
 
 /** An I3D without its top for a backbone spec: 'random', a zoo name or a path (a top, if any, is dropped). */
 /** The train and validation samples: split lists when given, else a stratified seeded split of the folder. */
@@ -61,6 +63,8 @@ export interface TrainRunOptions extends FetchOptions {
   onFeatures?: (r: { split: 'train' | 'validation'; dir: string; computed: number; reused: number; skipped: number }) => void;
   /** Called once the data is known (before the first epoch). */
   onStart?: (info: { classes: string[]; train: number; validation: number; batchesPerEpoch: number }) => void;
+  /** Data-parallel training with the other ranks of this group (see src/distributed; `batch` is per rank). */
+  distributed?: ProcessGroup;
 }
 
 export interface TrainRunResult extends FitResult {
@@ -92,8 +96,9 @@ async function trainLocked(p: TrainParams, o: TrainRunOptions): Promise<TrainRun
   if (!train.length || !validation.length)
     throw new DatasetError(`${p.data}: ${train.length} training and ${validation.length} validation videos; both must be non-empty`);
   mkdirSync(p.out, { recursive: true });
-  writeClassIndex(join(p.out, 'classes.txt'), classes);
-  writeJsonAtomic(join(p.out, 'params.json'), p);
+  const dp = o.distributed ? dataParallelHooks(o.distributed, p) : null;
+  if (!dp || dp.writer) writeClassIndex(join(p.out, 'classes.txt'), classes);
+  if (!dp || dp.writer) writeJsonAtomic(join(p.out, 'params.json'), p);
   const clip = { frames: p.frames, segments: p.segments, size: p.size, resize: p.resize, fps: p.fps, frameCache: p.frameCacheMB * 2 ** 20 };
   const common = {
     classes: classes.length,
@@ -107,6 +112,7 @@ async function trainLocked(p: TrainParams, o: TrainRunOptions): Promise<TrainRun
   manualSeed(p.seed);
   const backbone = await loadBackbone(p.backbone, p.stream, p.width, { ...o, bnMomentum: p.bnMomentum });
   const model = new I3DLSTM({ classes: classes.length, backbone, lstm: p.lstm, dropout: p.dropout, freezeBackbone: p.freeze });
+  await dp?.start(model);
   const fitOptions = {
     classes: classes.length,
     epochs: p.epochs,
@@ -119,12 +125,14 @@ async function trainLocked(p: TrainParams, o: TrainRunOptions): Promise<TrainRun
     meta: { params: p, model: describeModel(p, classes) },
     ...(o.onBatch ? { onBatch: o.onBatch } : {}),
     ...(o.onEpoch ? { onEpoch: o.onEpoch } : {}),
+    ...(dp ? { distributed: dp.fit } : {}),
   };
   if (p.freeze && p.featureCache !== false) {
     // A frozen backbone: its features are computed once (or found in the cache) and only the head trains.
     try {
       const cache = typeof p.featureCache === 'string' ? p.featureCache : join(p.out, 'features');
-      const extract = async (split: 'train' | 'validation', samples: Sample[], views: number): Promise<ExtractResult> => {
+      const extract = async (split: 'train' | 'validation', samples: Sample[], views: number, all = true): Promise<ExtractResult> => {
+        if (all && o.distributed) await shareFirst(o.distributed, samples, (share) => extract(split, share, views, false));
         const r = await extractFeatures(
           { root: p.data, classes, samples },
           {
@@ -156,28 +164,30 @@ async function trainLocked(p: TrainParams, o: TrainRunOptions): Promise<TrainRun
         classes,
         train: tr.entries.length,
         validation: va.entries.length,
-        batchesPerEpoch: Math.ceil(tr.entries.length / p.batch),
+        batchesPerEpoch: Math.ceil((dp ? dp.trainShare(tr.entries.length) : tr.entries.length) / p.batch),
       });
       const r = await fit({
         ...fitOptions,
         model: new CachedFeaturesHead(model),
-        train: featureSplit(tr.dir, tr.entries, { training: true, seed: p.seed, batchSize: p.batch }),
-        validation: featureSplit(va.dir, va.entries, { training: false, seed: p.seed, batchSize: p.batch }),
+        train: featureSplit(tr.dir, tr.entries, { training: true, seed: p.seed, batchSize: p.batch, ...dp?.trainSelect }),
+        validation: featureSplit(va.dir, va.entries, { training: false, seed: p.seed, batchSize: p.batch, ...dp?.evalSelect }),
       });
       return { ...r, classes, out: p.out, skipped: [...tr.skipped.keys(), ...va.skipped.keys()] };
     } finally {
       model.dispose();
     }
   }
-  const trainGen = new BatchGenerator({ ...common, samples: train, training: true, flip: p.flip });
-  const valGen = new BatchGenerator({ ...common, samples: validation, training: false });
+  const trainGen = new BatchGenerator({ ...common, samples: train, training: true, flip: p.flip, ...dp?.trainSelect });
+  const valGen = new BatchGenerator({ ...common, samples: validation, training: false, ...dp?.evalSelect });
+  const trainSize = dp ? dp.trainShare(train.length) : train.length;
+  const valSize = dp ? dp.evalShare(validation.length) : validation.length;
   try {
-    o.onStart?.({ classes, train: train.length, validation: validation.length, batchesPerEpoch: Math.ceil(train.length / p.batch) });
+    o.onStart?.({ classes, train: train.length, validation: validation.length, batchesPerEpoch: Math.ceil(trainSize / p.batch) });
     const r = await fit({
       ...fitOptions,
       model,
-      train: generatorSplit(trainGen, train.length, p.batch),
-      validation: generatorSplit(valGen, validation.length, p.batch),
+      train: generatorSplit(trainGen, trainSize, p.batch),
+      validation: generatorSplit(valGen, valSize, p.batch),
     });
     return { ...r, classes, out: p.out, skipped: [...trainGen.skipped.keys(), ...valGen.skipped.keys()] };
   } finally {

@@ -2,7 +2,9 @@
 // who only want features and for training a head on a frozen backbone (`i3d train --freeze` reads the same cache).
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { extractFeatures, type CacheKeyInfo } from '../../features/extract.js';
+import { extractFeatures, type CacheKeyInfo, type ExtractOptions } from '../../features/extract.js';
+import { distributedOptions, distributedRole } from '../../distributed/cli.js';
+import { extractShares } from '../../distributed/train-hooks.js';
 import { flowImplOption, positiveInt } from '../options.js';
 import { downloadBars, stderrBar } from '../progress.js';
 import { I3DError } from '../../core/errors.js';
@@ -16,6 +18,8 @@ interface ExtractCliOptions extends Omit<CacheKeyInfo, 'format' | 'augment'> {
   workers: number;
   npy?: boolean;
   json?: boolean;
+  nproc?: number;
+  distTimeout?: number;
 }
 
 function num(name: string, ok: (x: number) => boolean, what: string) {
@@ -27,7 +31,7 @@ function num(name: string, ok: (x: number) => boolean, what: string) {
 }
 
 export function registerExtract(program: Command): void {
-  flowImplOption(program.command('extract'))
+  distributedOptions(flowImplOption(program.command('extract')))
     .description('I3D features of every segment of videos ([views, segments, 1024] per video) into a feature cache folder')
     .argument('<videos...>', 'video files and/or dataset folders (<folder>/<class>/<video>)')
     .requiredOption('--out <dir>', 'cache root: features go to <dir>/<key>/ (key: backbone and clip parameters)')
@@ -69,14 +73,17 @@ export function registerExtract(program: Command): void {
     .option('--workers <n>', 'decoding workers', positiveInt('--workers'), 2)
     .option('--npy', 'also write npy/<video>.npy [segments, features] (the centre view) per video in the cache folder')
     .option('--json', 'print {"dir", "manifest", "computed", "reused", "skipped", "featureShape", "videos"} as JSON')
-    .action(async (videos: string[], o: ExtractCliOptions) => {
+    .action(async (videos: string[], o: ExtractCliOptions, cmd: Command) => {
       if (o.resize < o.size) throw new I3DError('I3D_USAGE', `--resize (${o.resize}) must be at least --size (${o.size})`);
       if (o.frames < 8) throw new I3DError('I3D_USAGE', `--frames must be at least 8 (I3D), got ${o.frames}`);
+      const dist = await distributedRole(o, cmd);
+      if (dist === 'launched') return;
+      if (dist && dist.rank !== 0) o.json = true; // rank 0 reports
       const bar = stderrBar('features [{bar}] {value}/{total} videos | {computed} computed | ETA {eta}s', o.json);
       const downloads = downloadBars();
       let started = false;
       try {
-        const r = await extractFeatures(videos, {
+        const options: ExtractOptions = {
           out: o.out,
           backbone: o.backbone,
           stream: o.stream,
@@ -100,7 +107,12 @@ export function registerExtract(program: Command): void {
             started = true;
             bar.update(p.done, { computed: p.computed });
           },
-        });
+        };
+        // With several ranks: each computes its share, then rank 0 reads them all back and reports.
+        const computed = dist ? await extractShares(dist, (select) => extractFeatures(videos, { ...options, select })) : null;
+        if (dist && dist.rank !== 0) return;
+        const r = await extractFeatures(videos, options);
+        if (computed !== null) Object.assign(r, { computed, reused: r.entries.length - computed });
         bar?.stop();
         const skipped = [...r.skipped].map(([path, e]) => ({ path, error: e.message }));
         if (o.json) {
@@ -132,6 +144,7 @@ export function registerExtract(program: Command): void {
       } finally {
         bar?.stop();
         downloads.stop();
+        if (dist) await dist.destroy();
       }
     });
 }

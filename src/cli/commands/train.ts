@@ -12,6 +12,7 @@ import {
   type TrainParams,
 } from '../../train/params.js';
 import { schemaFlags } from '../schema-flags.js';
+import { distributedOptions, distributedRole } from '../../distributed/cli.js';
 import { trainFromParams } from '../../train/run.js';
 import { evaluateFolder } from '../../train/evaluate.js';
 import { reportFromRun, writeReport } from '../../train/report.js';
@@ -65,11 +66,17 @@ export function registerTrain(program: Command): void {
     .description("train an I3D-LSTM on a folder of videos (data/<class>/<video>) with the seed's recipe")
     .option('--config <file>', 'parameters file (.yaml or .json; see i3d init)');
   for (const option of TRAIN_FLAGS.options) train.addOption(option);
+  distributedOptions(train);
   train
     .option('--resume', 'continue from <out>/last (weights, momentum, epoch, schedule, best metric)')
     .option('--json', 'print the result as JSON')
-    .action(async (o: Record<string, unknown>) => {
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
       const p = paramsFromCli(o);
+      const dist = await distributedRole(o, cmd);
+      if (dist === 'launched') return;
+      // With several ranks, rank 0 prints and writes; the others stay quiet (errors still go to stderr).
+      const quiet = dist !== null && dist.rank !== 0;
+      if (quiet) o.json = true;
       const bar = stderrBar('epoch {epoch} [{bar}] {value}/{total} batches | loss {loss} | lr {lr} | ETA {eta}s', Boolean(o.json));
       const downloads = downloadBars();
       const featureBar = stderrBar('{split} features [{bar}] {value}/{total} videos | ETA {eta}s', Boolean(o.json));
@@ -77,6 +84,7 @@ export function registerTrain(program: Command): void {
       let started = 0;
       try {
         const r = await trainFromParams(p, {
+          ...(dist ? { distributed: dist } : {}),
           resume: Boolean(o.resume),
           onProgress: downloads.onProgress,
           onSkip: (path, e) => process.stderr.write(`i3d: skipping ${path}: ${e.message}\n`),
@@ -119,15 +127,17 @@ export function registerTrain(program: Command): void {
               );
           },
         });
-        const report = r.lastValidation
-          ? await writeReport(p.out, {
-              title: `I3D-LSTM training: ${p.out}`,
-              history: r.history,
-              metrics: r.lastValidation,
-              classes: r.classes,
-              notes: [`data: ${p.data}`],
-            })
-          : null;
+        await dist?.barrier();
+        const report =
+          r.lastValidation && !quiet
+            ? await writeReport(p.out, {
+                title: `I3D-LSTM training: ${p.out}`,
+                history: r.history,
+                metrics: r.lastValidation,
+                classes: r.classes,
+                notes: [`data: ${p.data}`],
+              })
+            : null;
         const summary = {
           bestValAccuracy: r.bestValAccuracy,
           bestEpoch: r.bestEpoch,
@@ -136,6 +146,7 @@ export function registerTrain(program: Command): void {
           report,
           skipped: r.skipped,
         };
+        if (quiet) return;
         if (o.json) console.log(JSON.stringify(summary));
         else
           console.log(
@@ -145,6 +156,7 @@ export function registerTrain(program: Command): void {
         bar?.stop();
         featureBar?.stop();
         downloads.stop();
+        await dist?.destroy();
       }
     });
 
@@ -156,8 +168,9 @@ export function registerTrain(program: Command): void {
       console.log(await reportFromRun(out));
     });
 
-  program
-    .command('evaluate')
+  const evaluate = program.command('evaluate');
+  distributedOptions(evaluate);
+  evaluate
     .description('evaluate a trained I3D-LSTM on a folder of class folders')
     .requiredOption('--model <dir>', 'a training output folder (uses best/) or a checkpoint folder')
     .requiredOption('--data <dir>', "videos in <class>/<video> folders named as the model's classes")
@@ -167,13 +180,21 @@ export function registerTrain(program: Command): void {
     .option('--report <dir>', 'also write report.html (confusion matrix, per-class table) into this folder')
     .option('--json', 'print {"top1", "top5", "meanClassAccuracy", "confusion", "perClass", ...}')
     .action(
-      async (o: { model: string; data: string; batch: number; workers: number; flowModel?: string; report?: string; json?: boolean }) => {
+      async (
+        o: { model: string; data: string; batch: number; workers: number; flowModel?: string; report?: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        const dist = await distributedRole(o, cmd);
+        if (dist === 'launched') return;
         const r = await evaluateFolder(o.model, o.data, {
+          ...(dist ? { distributed: dist } : {}),
           batch: o.batch,
           workers: o.workers,
           ...(o.flowModel ? { flowModel: o.flowModel } : {}),
           onSkip: (path, e) => process.stderr.write(`i3d: skipping ${path}: ${e.message}\n`),
         });
+        await dist?.destroy();
+        if (dist && dist.rank !== 0) return; // every rank has the metrics over all videos; rank 0 reports
         const m = r.metrics;
         if (o.report) {
           const history = readCheckpointMeta<unknown, unknown>(r.model).trainer.history;
