@@ -30,6 +30,7 @@ export * from './weights/labels.js';
 export * from './inference/clip-input.js';
 export * from './inference/predict.js';
 export * from './inference/i3d-plan.js';
+export * from './inference/engine.js';
 export * from './inference/i3d-bench.js';
 export { hasBf16, cpuFeatures } from './system/cpu.js';
 export { onednnFacts, type Block, type OnednnFacts, type Precision } from './tensor/plan.js';

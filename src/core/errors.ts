@@ -32,6 +32,8 @@ export const ERRORS = {
   I3D_DIST_CONFIG: e('usage', 400, 'the RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT environment or options are wrong'),
   I3D_DIST_TIMEOUT: e('resource', 504, 'a collective did not complete within --dist-timeout'),
   I3D_DIST_PEER_LOST: e('resource', 503, 'a rank died or stopped answering'),
+  // inference engines (inference/engine.ts)
+  I3D_ENGINE_UNSUPPORTED: e('usage', 400, 'the engine or precision asked for cannot run this model on this CPU (the reason is named)'),
   // anything else
   I3D_INTERNAL: e('internal', 500, 'a bug: please report it with the message'),
 } as const satisfies Record<string, Entry>;

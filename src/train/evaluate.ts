@@ -8,11 +8,25 @@ import { tensor } from '../tensor/tensor.js';
 import { clipLoaderModule, loadStreamClip } from '../video/stream-clip.js';
 import { segmentIndices } from '../video/sample.js';
 import { classificationMetrics, type ClassificationMetrics } from './metrics.js';
-import { fuseBackbone } from '../inference/i3d-plan.js';
+import { clipFeatures } from '../inference/clip-features.js';
+import { createEngine, type InferenceEngine } from '../inference/engine.js';
+import type { I3DLSTM } from '../models/i3d-lstm.js';
 import type { WindowPrediction } from '../inference/windows.js';
 import { loadTrainedModel, readTrainedDescription, type I3DLSTMDescription } from './trained-model.js';
 
+/**
+ * Logits [B, classes] of an I3D-LSTM (eval mode) on clips [B, S, T, H, W, C]: the segments' backbone features on the
+ * inference engine (off the JavaScript thread, a segment too long for the memory budget in chunks), then the head.
+ */
+export async function lstmLogits(model: I3DLSTM, engine: InferenceEngine, data: Float32Array, shape: readonly number[], maxMemory?: number): Promise<number[]> {
+  const [b, s, t, h, w, c] = shape as [number, number, number, number, number, number];
+  const features = await clipFeatures(engine, data, [b * s, t, h, w, c], maxMemory === undefined ? {} : { maxMemory });
+  return scope(() => noGrad(() => model.classify(tensor(features, [b, s, model.backbone.featureChannels])).toArray()));
+}
+
 export interface EvaluateOptions {
+  /** Bytes the backbone's inference may use (default DEFAULT_MAX_MEMORY): segments too long for it run in chunks. */
+  maxMemory?: number;
   batch?: number;
   workers?: number;
   /** A trained flow-stream I3D-LSTM of the same classes: two-stream, the streams' logits averaged per video. */
@@ -50,18 +64,18 @@ async function logitsByPath(
     ...(o.onSkip ? { onSkip: o.onSkip } : {}),
   });
   const logits = new Map<string, number[]>();
-  let unfuse = () => {};
+  let engine: InferenceEngine | null = null;
   try {
     model.eval();
-    unfuse = fuseBackbone(model);
+    engine = createEngine(model.backbone);
     for await (const b of gen.epoch(0)) {
-      const rows = scope(() => noGrad(() => model.forward(tensor(b.x, b.shape)).toArray()));
+      const rows = await lstmLogits(model, engine, b.x, b.shape, o.maxMemory);
       b.paths.forEach((path, i) => logits.set(path, rows.slice(i * d.classes, (i + 1) * d.classes)));
     }
     return { logits, skipped: [...gen.skipped.keys()], description: d, dir };
   } finally {
     await gen.close();
-    unfuse();
+    engine?.dispose();
     model.dispose();
   }
 }
@@ -114,10 +128,6 @@ export interface TrainedPredictOptions {
   flowModel?: string;
 }
 
-function logitsRows(model: ReturnType<typeof loadTrainedModel>['model'], data: Float32Array, shape: number[], classes: number): number[] {
-  return scope(() => noGrad(() => model.forward(tensor(data, shape)).toArray().slice(0, classes)));
-}
-
 /** One model's logits on a video: whole (segments spread over it), or per window. */
 async function videoLogits(
   modelDir: string,
@@ -126,12 +136,15 @@ async function videoLogits(
 ): Promise<{ description: I3DLSTMDescription; whole?: number[]; windows?: { start: number; end: number; logits: number[] }[] }> {
   const { model, description: d } = loadTrainedModel(modelDir);
   const { segments: S, frames: T, size, resize, fps } = d.clip;
-  model.eval();
-  const unfuse = fuseBackbone(model);
+  let engine: InferenceEngine | null = null;
   try {
+    model.eval();
+    engine = createEngine(model.backbone);
+    const e = engine;
+    const logitsRows = async (data: Float32Array, shape: number[]) => (await lstmLogits(model, e, data, shape)).slice(0, d.classes);
     if (o.window === undefined) {
       const clip = await loadStreamClip(d.stream, video, { frames: T, segments: S, size, resize, fps, crop: 'center' });
-      return { description: d, whole: logitsRows(model, clip.data, clip.shape, d.classes) };
+      return { description: d, whole: await logitsRows(clip.data, clip.shape) };
     }
     if (!(o.window > 0)) throw new RangeError(`--window must be a positive number of seconds, got ${o.window}`);
     const stride = o.stride ?? o.window;
@@ -151,13 +164,13 @@ async function videoLogits(
       windows.push({
         start: start / fps,
         end: (start + len) / fps,
-        logits: logitsRows(model, data, [1, S, T, size, size, channels], d.classes),
+        logits: await logitsRows(data, [1, S, T, size, size, channels]),
       });
       if (start + win >= total) break;
     }
     return { description: d, windows };
   } finally {
-    unfuse();
+    engine?.dispose();
     model.dispose();
   }
 }
