@@ -133,7 +133,10 @@ test('createEngine: fused where the CPU and the model allow it; the eager engine
   const cappedFull = capped.full as Pick;
   console.log(`SSE41: full ${cappedFull.kind} (${cappedFull.reason})`);
   assert.equal(cappedFull.kind, 'eager');
-  assert.match(cappedFull.reason ?? '', /no fast oneDNN kernels for 8x32x32 clips on this CPU \(it needs AVX2 or AVX-512; oneDNN runs sse41 here/);
+  assert.match(
+    cappedFull.reason ?? '',
+    /no fast oneDNN kernels for 8x32x32 clips on this CPU \(it needs AVX2 or AVX-512; oneDNN runs sse41 here/,
+  );
   assert.equal(capped.warnings.length, 1, capped.warnings.join('\n'));
 });
 

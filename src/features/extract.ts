@@ -478,7 +478,10 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
           ...(o.maxMemory === undefined ? {} : { maxMemory: o.maxMemory }),
           source: ok.length === 1 ? ok[0]!.same[0]!.v.given : `a batch of ${ok.length} videos`,
           ...(o.onChunkProgress
-            ? { onChunkProgress: (clip: number, p: ChunkProgress) => o.onChunkProgress!(ok[Math.floor(clip / clipsPerVideo)]!.same[0]!.v.path, p) }
+            ? {
+                onChunkProgress: (clip: number, p: ChunkProgress) =>
+                  o.onChunkProgress!(ok[Math.floor(clip / clipsPerVideo)]!.same[0]!.v.path, p),
+              }
             : {}),
         });
         const per = views * o.segments * featureShape[2];

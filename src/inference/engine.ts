@@ -56,9 +56,7 @@ abstract class BaseEngine implements InferenceEngine {
   constructor(readonly model: I3D) {}
   abstract featureMap(clips: Tensor): Promise<Tensor>;
   abstract layout(frames: number, height: number, width: number): Block | null;
-  implementations(_frames: number, _height: number, _width: number): string[] {
-    return [];
-  }
+  abstract implementations(frames: number, height: number, width: number): string[];
   releasePlans(): void {}
   dispose(): void {}
 
@@ -94,6 +92,9 @@ class EagerEngine extends BaseEngine {
   layout(): null {
     return null;
   }
+  implementations(): string[] {
+    return [];
+  }
 }
 
 /** The oneDNN plan (src/inference/i3d-plan.ts), run as one native async call per clip batch. */
@@ -111,7 +112,7 @@ class FusedEngine extends BaseEngine {
   layout(frames: number, height: number, width: number): Block | null {
     return this.fused.layout(frames, height, width);
   }
-  override implementations(frames: number, height: number, width: number): string[] {
+  implementations(frames: number, height: number, width: number): string[] {
     return this.fused.implementations(frames, height, width);
   }
   override releasePlans(): void {

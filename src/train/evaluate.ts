@@ -7,6 +7,8 @@ import { noGrad, scope } from '../tensor/context.js';
 import { tensor } from '../tensor/tensor.js';
 import { clipLoaderModule, loadStreamClip } from '../video/stream-clip.js';
 import { segmentIndices } from '../video/sample.js';
+import { streamFrames } from '../video/stream-frames.js';
+import { windowSpans } from '../inference/windows.js';
 import { classificationMetrics, type ClassificationMetrics } from './metrics.js';
 import { clipFeatures } from '../inference/clip-features.js';
 import { createEngine, type InferenceEngine } from '../inference/engine.js';
@@ -18,7 +20,13 @@ import { loadTrainedModel, readTrainedDescription, type I3DLSTMDescription } fro
  * Logits [B, classes] of an I3D-LSTM (eval mode) on clips [B, S, T, H, W, C]: the segments' backbone features on the
  * inference engine (off the JavaScript thread, a segment too long for the memory budget in chunks), then the head.
  */
-export async function lstmLogits(model: I3DLSTM, engine: InferenceEngine, data: Float32Array, shape: readonly number[], maxMemory?: number): Promise<number[]> {
+export async function lstmLogits(
+  model: I3DLSTM,
+  engine: InferenceEngine,
+  data: Float32Array,
+  shape: readonly number[],
+  maxMemory?: number,
+): Promise<number[]> {
   const [b, s, t, h, w, c] = shape as [number, number, number, number, number, number];
   const features = await clipFeatures(engine, data, [b * s, t, h, w, c], maxMemory === undefined ? {} : { maxMemory });
   return scope(() => noGrad(() => model.classify(tensor(features, [b, s, model.backbone.featureChannels])).toArray()));
@@ -149,24 +157,46 @@ async function videoLogits(
     if (!(o.window > 0)) throw new RangeError(`--window must be a positive number of seconds, got ${o.window}`);
     const stride = o.stride ?? o.window;
     if (!(stride > 0)) throw new RangeError(`--stride must be a positive number of seconds, got ${stride}`);
-    const all = await loadStreamClip(d.stream, video, { frames: 'all', size, resize, fps, crop: 'center' });
-    const total = all.shape[1]!;
-    const channels = d.stream === 'flow' ? 2 : 3;
-    const frameLen = size * size * channels;
+    // The frames stream from the decoder; only those a window still to come samples are held (at most the windows
+    // that overlap, S x T frames each), so a long video runs in bounded memory.
+    const frames = await streamFrames(video, d.stream, { size, resize, fps });
+    const total = frames.frames;
+    const frameLen = frames.height * frames.width * frames.channels;
     const win = Math.max(1, Math.round(o.window * fps));
     const step = Math.max(1, Math.round(stride * fps));
+    const spans = windowSpans(total, win, step).map((span) => ({ ...span, idx: segmentIndices(span.end - span.start, S, T).flat() }));
+    const needed = new Map<number, number>(); // frame -> windows still to come that sample it
+    for (const sp of spans) for (const f of new Set(sp.idx)) needed.set(sp.start + f, (needed.get(sp.start + f) ?? 0) + 1);
+    const held = new Map<number, Float32Array>();
     const windows: { start: number; end: number; logits: number[] }[] = [];
-    for (let start = 0; start === 0 || start + win <= total; start += step) {
-      const len = Math.min(win, total - start);
-      const idx = segmentIndices(len, S, T).flat();
-      const data = new Float32Array(idx.length * frameLen);
-      idx.forEach((f, j) => data.set(all.data.subarray((start + f) * frameLen, (start + f + 1) * frameLen), j * frameLen));
-      windows.push({
-        start: start / fps,
-        end: (start + len) / fps,
-        logits: await logitsRows(data, [1, S, T, size, size, channels]),
-      });
-      if (start + win >= total) break;
+    let next = 0;
+    let n = 0;
+    const it = frames.source[Symbol.asyncIterator]();
+    try {
+      while (next < spans.length) {
+        const sp = spans[next]!;
+        while (n < sp.end) {
+          const r = await it.next();
+          if (r.done) throw new RangeError(`${video}: the video ended after ${n} frames, expected ${total}`);
+          if (needed.has(n)) held.set(n, r.value);
+          n++;
+        }
+        const data = new Float32Array(sp.idx.length * frameLen);
+        sp.idx.forEach((f, j) => data.set(held.get(sp.start + f)!, j * frameLen));
+        for (const f of new Set(sp.idx)) {
+          const left = needed.get(sp.start + f)! - 1;
+          if (left > 0) needed.set(sp.start + f, left);
+          else held.delete(sp.start + f);
+        }
+        windows.push({
+          start: sp.start / fps,
+          end: sp.end / fps,
+          logits: await logitsRows(data, [1, S, T, frames.height, frames.width, frames.channels]),
+        });
+        next++;
+      }
+    } finally {
+      await it.return?.();
     }
     return { description: d, windows };
   } finally {

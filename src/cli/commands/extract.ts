@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { extractFeatures } from '../../features/extract.js';
+import { DEFAULT_MAX_MEMORY, MB } from '../../inference/memory-budget.js';
 import { flowImplOption, positiveInt } from '../options.js';
 import { downloadBars, stderrBar } from '../progress.js';
 
@@ -22,6 +23,7 @@ interface ExtractCliOptions {
   batch: number;
   workers: number;
   npy?: boolean;
+  maxMemory?: number;
   json?: boolean;
 }
 
@@ -74,12 +76,18 @@ export function registerExtract(program: Command): void {
     .option('--no-flip', 'no horizontal flips in the augmented views')
     .option('--batch <n>', 'videos per backbone batch', positiveInt('--batch'), 4)
     .option('--workers <n>', 'decoding workers', positiveInt('--workers'), 2)
+    .option(
+      '--max-memory <MB>',
+      `memory for the backbone in MB: clips run together while they fit; a segment too long for it runs in overlapping chunks, same features as one pass (default ${DEFAULT_MAX_MEMORY / MB})`,
+      positiveInt('--max-memory'),
+    )
     .option('--npy', 'also write npy/<video>.npy [segments, features] (the centre view) per video in the cache folder')
     .option('--json', 'print {"dir", "manifest", "computed", "reused", "skipped", "featureShape", "videos"} as JSON')
     .action(async (videos: string[], o: ExtractCliOptions) => {
       if (o.resize < o.size) throw new Error(`--resize (${o.resize}) must be at least --size (${o.size})`);
       if (o.frames < 8) throw new Error(`--frames must be at least 8 (I3D), got ${o.frames}`);
-      const bar = stderrBar('features [{bar}] {value}/{total} videos | {computed} computed | ETA {eta}s', o.json);
+      // A segment that runs in chunks (a long --frames) shows its frames and chunks after the videos.
+      const bar = stderrBar('features [{bar}] {value}/{total} videos | {computed} computed | ETA {eta}s{chunked}', o.json);
       const downloads = downloadBars();
       let started = false;
       try {
@@ -99,13 +107,22 @@ export function registerExtract(program: Command): void {
           batch: o.batch,
           workers: o.workers,
           npy: Boolean(o.npy),
+          ...(o.maxMemory ? { maxMemory: o.maxMemory * MB } : {}),
+          onChunkProgress: (path, p) => {
+            if (!bar) return;
+            if (!started) bar.start(1, 0, { computed: 0, chunked: '' }); // the first video's total comes with its end
+            started = true;
+            const done = p.chunks === p.totalChunks;
+            bar.update({ chunked: done ? '' : ` | ${path}: ${p.frames}/${p.totalFrames} frames, chunk ${p.chunks + 1}/${p.totalChunks}` });
+          },
           fetch: { onProgress: downloads.onProgress },
           onSkip: (path, e) => process.stderr.write(`i3d: skipping ${path}: ${e.message}\n`),
           onProgress: (p) => {
             if (!bar) return;
-            if (!started) bar.start(p.total, 0, { computed: 0 });
+            if (!started) bar.start(p.total, 0, { computed: 0, chunked: '' });
+            else bar.setTotal(p.total);
             started = true;
-            bar.update(p.done, { computed: p.computed });
+            bar.update(p.done, { computed: p.computed, chunked: '' });
           },
         });
         bar?.stop();
