@@ -9,7 +9,7 @@ import * as ops from '../tensor/ops.js';
 import type { Block, Precision } from '../tensor/plan.js';
 import type { Tensor } from '../tensor/tensor.js';
 import * as v from '../tensor/validate.js';
-import { warnOnce } from './cpu-support.js';
+import { cpuSupport, warnOnce } from './cpu-support.js';
 import { eagerFeatureMapAsync } from './eager.js';
 import { FusedI3D, fusedRefusal } from './i3d-plan.js';
 
@@ -140,12 +140,16 @@ export function createEngine(model: I3D, o: EngineOptions = {}): InferenceEngine
   const refusal = fusedRefusal(model, precision);
   if (!refusal) {
     const fused = new FusedI3D(model, { precision });
-    // A probe plan at the smallest clip shape: where oneDNN has only reference kernels (an ISA below AVX2, e.g. under
-    // ONEDNN_MAX_CPU_ISA=SSE41) no shape would run fused, so the eager engine runs, with the reason (and one warning).
-    let why: string | null;
+    // Below AVX2 (e.g. under ONEDNN_MAX_CPU_ISA=SSE41 or AVX) oneDNN may have only reference kernels for every shape: a
+    // probe plan at the smallest clip shape finds out, and then the eager engine runs, with the reason (and one
+    // warning). On AVX2 and AVX-512 the probe is skipped (a plan costs about a second to build); each shape's plan
+    // is still checked when it is built, and falls back with a warning should any step lack a fast kernel.
+    let why: string | null = null;
     try {
-      why = fused.fallbackReason(MIN_FRAMES, MIN_SIZE, MIN_SIZE);
-      fused.releasePlans();
+      if (!/^(avx2|avx512_core)/.test(cpuSupport().isa)) {
+        why = fused.fallbackReason(MIN_FRAMES, MIN_SIZE, MIN_SIZE);
+        fused.releasePlans();
+      }
     } catch (e) {
       fused.dispose();
       if (precision === 'fp32') throw e;
