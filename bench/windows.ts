@@ -85,6 +85,8 @@ try {
     let worstInside = 0;
     let inside = 0;
     let frames = 0;
+    let decodeMs = 0;
+    let modelMs = 0;
     const it = s.source[Symbol.asyncIterator]();
     t0 = performance.now();
     for (const [i, span] of spans.entries()) {
@@ -93,6 +95,7 @@ try {
       const hi = receptiveRange(g, j1 - 1)[1];
       const a = lo <= 0 ? 0 : g.stride * Math.floor(lo / g.stride);
       const b = hi >= T - 1 ? T : Math.min(T, a + alignedChunkFrames(g, hi + 1 - a + g.stride - 1));
+      const t1 = performance.now();
       while (n < b) {
         const r = await it.next();
         if (r.done) throw new Error(`the video ended after ${n} frames`);
@@ -102,10 +105,13 @@ try {
       const data = new Float32Array((b - a) * frameLen);
       for (let k = a; k < b; k++) data.set(held.get(k)!, (k - a) * frameLen);
       frames += b - a;
+      const t2 = performance.now();
+      decodeMs += t2 - t1;
       const logits = await scope(async () => {
         const map = await runner.engine.featureMap(tensor(data, [1, b - a, s.height, s.width, s.channels]));
         return (await runner.engine.logits(map.narrow(2, j0 - a / g.stride, j1 - j0))).toArray();
       });
+      modelMs += performance.now() - t2;
       const e = relErr(logits, windows[i]!.logits);
       worst = Math.max(worst, e);
       if (lo >= 0 && hi < T) {
@@ -124,7 +130,8 @@ try {
         `| one streamed map (${streamed.chunks} chunks) | ${streamedS.toFixed(1)} | ${streamedFrames} |\n` +
         `| each window alone (${spans.length} timed, ${(frames / spans.length).toFixed(0)} frames each, extrapolated to ${windows.length}) | ` +
         `${naiveS.toFixed(1)} (count ${countS.toFixed(1)} + ${perWindowS.toFixed(2)} per window) | ${((frames / spans.length) * windows.length).toFixed(0)} |\n` +
-        `streamed is ${(naiveS / streamedS).toFixed(2)}x faster. Logits, each window alone vs the streamed map: worst relative difference ` +
+        `streamed is ${(naiveS / streamedS).toFixed(2)}x faster. Per window alone: decoding ${(decodeMs / n).toFixed(1)} ms per frame decoded ` +
+        `(${n} frames, the counting pass not included), the model ${(modelMs / frames).toFixed(1)} ms per frame through it. Logits, each window alone vs the streamed map: worst relative difference ` +
         `${worst.toExponential(2)} over ${spans.length} windows (${worstInside.toExponential(2)} over the ${inside} whose receptive field lies inside the video).`,
     );
   } finally {
