@@ -90,6 +90,7 @@ export function registerExtract(program: Command): void {
       const bar = stderrBar('features [{bar}] {value}/{total} videos | {computed} computed | ETA {eta}s{chunked}', o.json);
       const downloads = downloadBars();
       let started = false;
+      let chunkStart: number | null = null; // when the segment running in chunks started
       try {
         const r = await extractFeatures(videos, {
           out: o.out,
@@ -112,10 +113,15 @@ export function registerExtract(program: Command): void {
             if (!bar) return;
             if (!started) bar.start(1, 0, { computed: 0, chunked: '' }); // the first video's total comes with its end
             started = true;
-            const done = p.chunks === p.totalChunks;
-            bar.update({ chunked: done ? '' : ` | ${path}: ${p.frames}/${p.totalFrames} frames, chunk ${p.chunks + 1}/${p.totalChunks}` });
+            if (p.chunks === p.totalChunks) {
+              chunkStart = null;
+              bar.update({ chunked: '' });
+              return;
+            }
+            chunkStart ??= performance.now();
+            const eta = p.chunks ? `, ETA ${(((performance.now() - chunkStart) / 1000) * (p.totalChunks / p.chunks - 1)).toFixed(0)}s` : '';
+            bar.update({ chunked: ` | ${path}: ${p.frames}/${p.totalFrames} frames, chunk ${p.chunks + 1}/${p.totalChunks}${eta}` });
           },
-          fetch: { onProgress: downloads.onProgress },
           onSkip: (path, e) => process.stderr.write(`i3d: skipping ${path}: ${e.message}\n`),
           onProgress: (p) => {
             if (!bar) return;
