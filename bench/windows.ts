@@ -4,7 +4,8 @@
 // the same engine, decoding included: the streamed side is one `streamLogits` (counting pass, decoding, every chunk,
 // the windows); the per-window side counts the video once, then decodes it again and computes its first
 // --naive-windows windows, timed per window and extrapolated to all. Also: how far the two sides' logits differ.
-// Run: node dist/bench/windows.js [--seconds 300] [--naive-windows 12] [--max-memory MB]
+// Run: node dist/bench/windows.js [--seconds 300] [--naive-windows 12] [--max-memory MB] [--video a ready testsrc2 video of
+// that length]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -44,13 +45,15 @@ const relErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 };
 
 try {
-  const video = join(dir, `testsrc-${seconds}s.mp4`);
-  log(`generating ${seconds} s at 640x480, 25 fps...`);
-  const gen = spawnSync('ffmpeg', [
-    ...['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=640x480:rate=${FPS}:duration=${seconds}`],
-    ...['-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', video],
-  ]);
-  if (gen.status !== 0) throw new Error(`ffmpeg: ${gen.stderr.toString()}`);
+  const video = flag('video') ?? join(dir, `testsrc-${seconds}s.mp4`);
+  if (!flag('video')) {
+    log(`generating ${seconds} s at 640x480, 25 fps...`);
+    const gen = spawnSync('ffmpeg', [
+      ...['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=640x480:rate=${FPS}:duration=${seconds}`],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', video],
+    ]);
+    if (gen.status !== 0) throw new Error(`ffmpeg: ${gen.stderr.toString()}`);
+  }
   const load0 = loadavg()[0]!;
 
   manualSeed(1);
