@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { manualSeed, noGrad, ops, scope, tensor, type Tensor } from '../src/index.js';
 import { alignedChunkFrames, eagerFeatureMap, meanRows, minChunkFrames, planChunks, runChunked } from '../src/inference/chunked.js';
+import { createEngine } from '../src/inference/engine.js';
 import { FusedI3D, fusedUnsupported } from '../src/inference/i3d-plan.js';
 import { receptiveRange, temporalGeometry } from '../src/inference/receptive-field.js';
 import { windowLogits, windowSpans, windowSteps } from '../src/inference/windows.js';
@@ -97,6 +98,8 @@ for (const c of cases) {
       manualSeed(17);
       const model = new I3D({ stream: c.stream, classes: 7 }).eval();
       const fused = c.engine === 'fused' ? new FusedI3D(model) : null;
+      const engine = createEngine(model, { engine: c.engine });
+      assert.equal(engine.kind, c.engine);
       const C = model.inChannels;
       const frames = randomFrames(c.frames, C, c.frames);
       const parts: Tensor[] = [];
@@ -113,8 +116,7 @@ for (const c of cases) {
           return out;
         });
         const r = await runChunked(
-          model,
-          fused,
+          engine,
           frames,
           { frames: c.frames, height: H, width: W },
           {
@@ -149,6 +151,7 @@ for (const c of cases) {
       } finally {
         for (const p of parts) p.dispose();
         fused?.dispose();
+        engine.dispose();
         model.dispose();
       }
     },
@@ -181,7 +184,9 @@ test('windows from the streamed map equal each window computed alone from the fr
   const T = 211;
   const frames = randomFrames(T, 3, 7);
   try {
-    const r = await runChunked(model, null, frames, { frames: T, height: H, width: W }, { chunkFrames: 120 });
+    const engine = createEngine(model, { engine: 'eager' });
+    const r = await runChunked(engine, frames, { frames: T, height: H, width: W }, { chunkFrames: 120 });
+    engine.dispose();
     const g = temporalGeometry(model, T);
     const spans = windowSpans(T, 50, 30);
     assert.ok(spans.length >= 5);

@@ -30,7 +30,8 @@ import {
   writeVideo,
   type ExtractOptions,
 } from '../src/index.js';
-import { type CliResult, runCli } from './helpers.js';
+import { bytesPerFrame, MB } from '../src/inference/memory-budget.js';
+import { type CliResult, relErr, runCli } from './helpers.js';
 
 let dir = '';
 let data = '';
@@ -118,6 +119,31 @@ test('a full-width backbone goes through the fused inference path: the same feat
   } finally {
     model.dispose();
   }
+});
+
+test('a segment longer than the memory budget holds runs in overlapping chunks: the same features as one pass', async () => {
+  const video = join(dir, 'long.avi');
+  await writeVideo(video, syntheticFrames(SYNTHETIC_CLASSES[0]!, 77, 64, 170), { width: 64, height: 64 });
+  const long = { segments: 1, frames: 160 };
+  const whole = await extractFeatures([video], opts(join(dir, 'cache-long-whole'), long));
+  const chunks: number[] = [];
+  // Room for 130 frames of 32x32 on the eager engine (a chunk needs at least 104 here): two chunks of 128 frames.
+  const maxMemory = 470 * MB + 130 * bytesPerFrame('eager', 32, 32, 3);
+  const chunked = await extractFeatures(
+    [video],
+    opts(join(dir, 'cache-long-chunked'), { ...long, maxMemory, onChunkProgress: (_, p) => chunks.push(p.totalChunks) }),
+  );
+  assert.ok(chunks.length > 0 && chunks.every((n) => n === 2), `chunks: ${[...new Set(chunks)].join(', ')}`);
+  const a = readFeatures(whole.dir, whole.entries[0]!).data;
+  const b = readFeatures(chunked.dir, chunked.entries[0]!).data;
+  assert.equal(a.length, 64);
+  console.log(`extract, 160 frames in 2 chunks vs one pass: relative error ${relErr(b, a).toExponential(2)}`);
+  assert.ok(relErr(b, a) <= 1e-5, `relative error ${relErr(b, a)}`);
+  // Too small a budget for exact chunks is an error that names the budget.
+  await assert.rejects(
+    extractFeatures([video], opts(join(dir, 'cache-long-tiny'), { ...long, maxMemory: 480 * MB })),
+    /--max-memory 480 MB is too small for 32x32 frames on the eager engine/,
+  );
 });
 
 test('a re-run computes nothing, a changed parameter gets a new key, an interrupted run resumes with the rest', async () => {

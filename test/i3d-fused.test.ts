@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { fuseBackbone, FusedI3D, cpuSupport, I3DLSTM, noGrad, ops, reportedNativeBytes, scope, tensor, type Tensor } from '../src/index.js';
+import { createEngine, FusedI3D, cpuSupport, I3DLSTM, noGrad, ops, reportedNativeBytes, scope, tensor, type Tensor } from '../src/index.js';
 import { I3D } from '../src/models/i3d.js';
 import { fusedUnsupported } from '../src/inference/i3d-plan.js';
+import { lstmLogits } from '../src/train/evaluate.js';
 import { loadKerasH5 } from '../src/weights/keras-h5.js';
 import { type I3DCase, i3dParityFixtures, relErr } from './helpers.js';
 
@@ -143,23 +144,20 @@ test('fused: a half-width I3D (branches on 8-channel boundaries) runs in 8-chann
   }
 });
 
-test('fuseBackbone: an I3D-LSTM in eval mode computes its segment features on the fused path, and undoes it', () => {
-  const model = new I3DLSTM({ classes: 5, backbone: new I3D({ includeTop: false }) }).eval();
-  try {
-    const clips = ops.rand([2, 2, 8, 32, 48, 3]).mul(2).sub(1);
-    const eager = noGrad(() => model.forward(clips)).toArray();
-    const undo = fuseBackbone(model);
-    assert.ok(model.inferenceFeatures, 'the fused features are in use');
-    const fused = noGrad(() => model.forward(clips)).toArray();
-    assert.ok(relErr(fused, eager) < 1e-5, `relative error ${relErr(fused, eager)}`);
-    undo();
-    assert.equal(model.inferenceFeatures, null);
-    // A narrow backbone keeps the eager ops.
-    const narrow = new I3DLSTM({ classes: 5, backbone: new I3D({ includeTop: false, width: 0.125 }) }).eval();
-    fuseBackbone(narrow)();
-    assert.equal(narrow.inferenceFeatures, null);
-    narrow.dispose();
-  } finally {
-    model.dispose();
+test('an I3D-LSTM evaluated through the engine (fused backbone; eager for a narrow one) equals its own forward', async () => {
+  for (const width of [1, 0.125]) {
+    const model = new I3DLSTM({ classes: 5, backbone: new I3D({ includeTop: false, width }) }).eval();
+    const engine = createEngine(model.backbone);
+    try {
+      assert.equal(engine.kind, width === 1 ? 'fused' : 'eager');
+      const clips = ops.rand([2, 2, 8, 32, 48, 3]).mul(2).sub(1);
+      const reference = noGrad(() => model.forward(clips)).toArray();
+      const viaEngine = await lstmLogits(model, engine, clips.data() as Float32Array, clips.shape);
+      assert.ok(relErr(viaEngine, reference) < 1e-5, `width ${width}: relative error ${relErr(viaEngine, reference)}`);
+      clips.dispose();
+    } finally {
+      engine.dispose();
+      model.dispose();
+    }
   }
 });

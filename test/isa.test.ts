@@ -119,6 +119,27 @@ test('never silently slow: a layout with reference kernels gives way to the othe
   );
 });
 
+test('createEngine: fused where the CPU and the model allow it; the eager engine with the reason otherwise (SSE4.1 cap, narrow model)', () => {
+  type Pick = { kind: string; reason: string | null };
+  const native = runUnder(null, ['--factory']);
+  const full = native.full as Pick;
+  const narrow = native.narrow as Pick;
+  console.log(`native ${native.support.isa}: full ${full.kind}; narrow ${narrow.kind} (${narrow.reason})`);
+  assert.deepEqual(full, { kind: 'fused', reason: null });
+  assert.equal(narrow.kind, 'eager');
+  assert.match(narrow.reason ?? '', /Inception branches \(width 0.25\) do not start on multiples of 8 channels/);
+  assert.deepEqual(native.warnings, [], 'a model that does not fit falls back without a warning');
+  const capped = runUnder('SSE41', ['--factory']);
+  const cappedFull = capped.full as Pick;
+  console.log(`SSE41: full ${cappedFull.kind} (${cappedFull.reason})`);
+  assert.equal(cappedFull.kind, 'eager');
+  assert.match(
+    cappedFull.reason ?? '',
+    /no fast oneDNN kernels for 8x32x32 clips on this CPU \(it needs AVX2 or AVX-512; oneDNN runs sse41 here/,
+  );
+  assert.equal(capped.warnings.length, 1, capped.warnings.join('\n'));
+});
+
 test('the CLI: i3d doctor reports the ISA and layout under a cap; a fallback prints one plain warning line; bf16 exits 1 naming the feature', () => {
   const cli = (cap: string, ...args: string[]) =>
     spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, ONEDNN_MAX_CPU_ISA: cap }, encoding: 'utf8', timeout: 120_000 });

@@ -19,9 +19,11 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { ClipPool } from '../data/clip-pool.js';
 import { scanFolder, type Sample } from '../data/dataset.js';
-import { chooseEngine, type FusedI3D } from '../inference/i3d-plan.js';
 import { sha256File, sha256Stream, stableKey } from '../core/hash.js';
 import { lock, lockSync, type Lock } from '../core/lock.js';
+import type { ChunkProgress } from '../inference/chunked.js';
+import { clipFeatures } from '../inference/clip-features.js';
+import { createEngine, type InferenceEngine } from '../inference/engine.js';
 import { deriveSeed, mulberry32 } from '../core/rng.js';
 import { I3DError } from '../core/errors.js';
 import { writeJsonAtomic } from '../core/storage.js';
@@ -84,6 +86,13 @@ export interface ExtractOptions {
   onProgress?: (p: { done: number; total: number; computed: number; path: string }) => void;
   /** Once per unreadable video (default: a warning on stderr). */
   onSkip?: (path: string, error: Error) => void;
+  /**
+   * Bytes the backbone's inference may use (default DEFAULT_MAX_MEMORY): clips run together while they fit; a segment
+   * too long for it runs in overlapping chunks (the same features as one pass).
+   */
+  maxMemory?: number;
+  /** Progress of a segment that runs in chunks (its video, frames received and chunks done). */
+  onChunkProgress?: (path: string, p: ChunkProgress) => void;
 }
 
 export interface FeatureEntry {
@@ -287,14 +296,14 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
   const backbone =
     typeof o.backbone === 'string' ? await backboneFor(o.backbone, o.stream ?? 'rgb', o.width ?? 1, seed, o.fetch ?? {}) : o.backbone;
   const wasTraining = backbone.training;
-  let fused: FusedI3D | null = null;
   /** The feature files this run computes, locked until written (see the note before the compute loop). */
   const entryLocks = new Map<string, Lock>();
+  let engine: InferenceEngine | null = null;
   try {
     if (backbone.includeTop) throw new I3DError('I3D_BAD_MODEL', 'extractFeatures: the backbone must be an I3D without its top');
     backbone.eval();
-    // The fused inference path where the CPU and the backbone allow it (full width, on the CPU), else the eager ops.
-    fused = chooseEngine(backbone).fused;
+    engine = createEngine(backbone);
+    const backboneEngine = engine;
     const info: CacheKeyInfo = {
       format: 1,
       backbone: backboneDigest(backbone),
@@ -463,15 +472,19 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
         const clipLen = one.reduce((a, b) => a * b, 1) * o.segments;
         const x = new Float32Array(ok.length * views * clipLen);
         ok.forEach(({ clips }, i) => clips.forEach((c, view) => x.set(c.data, (i * views + view) * clipLen)));
-        const shape = [ok.length * views * o.segments, ...one];
-        const feats = await scope(async () =>
-          noGrad(async () => {
-            const clips = tensor(x, shape);
-            // The fused path runs off the JavaScript thread, so the next chunk decodes meanwhile.
-            const features = fused ? (await fused.featureMapAsync(clips)).mean([2, 3, 4]) : backbone.forward(clips).features;
-            return features.data() as Float32Array;
-          }),
-        );
+        const shape = [ok.length * views * o.segments, ...one] as [number, number, number, number, number];
+        // The engine runs off the JavaScript thread, so the next batch decodes meanwhile.
+        const clipsPerVideo = views * o.segments;
+        const feats = await clipFeatures(backboneEngine, x, shape, {
+          ...(o.maxMemory === undefined ? {} : { maxMemory: o.maxMemory }),
+          source: ok.length === 1 ? ok[0]!.same[0]!.v.given : `a batch of ${ok.length} videos`,
+          ...(o.onChunkProgress
+            ? {
+                onChunkProgress: (clip: number, p: ChunkProgress) =>
+                  o.onChunkProgress!(ok[Math.floor(clip / clipsPerVideo)]!.same[0]!.v.path, p),
+              }
+            : {}),
+        });
         const per = views * o.segments * featureShape[2];
         for (const [i, { same }] of ok.entries()) {
           const data = feats.slice(i * per, (i + 1) * per);
@@ -503,7 +516,7 @@ export async function extractFeatures(input: FeatureInput, o: ExtractOptions): P
     return { dir, key, manifest: manifestPath, entries: out, computed, reused: out.length - computed, skipped, featureShape };
   } finally {
     for (const l of entryLocks.values()) l.release();
-    fused?.dispose();
+    engine?.dispose();
     if (owned) backbone.dispose();
     else backbone.train(wasTraining);
   }

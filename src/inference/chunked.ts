@@ -14,7 +14,7 @@ import * as F from '../nn/functional.js';
 import { noGrad, scope } from '../tensor/context.js';
 import * as ops from '../tensor/ops.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
-import type { FusedI3D } from './i3d-plan.js';
+import type { InferenceEngine } from './engine.js';
 import { rethrowMemory } from './memory-budget.js';
 import { receptiveRange, temporalGeometry, type TemporalGeometry } from './receptive-field.js';
 import { I3DError } from '../core/errors.js';
@@ -87,26 +87,26 @@ export function eagerFeatureMap(model: I3D, clips: Tensor): Tensor {
 
 /**
  * The head's logits per pair of consecutive steps of a map [1, C, t, h, w]: AvgPool (kt, 7, 7) 'VALID', the 1x1x1
- * logits convolution, the mean over space: rows [t - kt + 1][classes]. The one-pass head is their mean.
+ * logits convolution, the mean over space: rows [t - kt + 1][classes]. The one-pass head is their mean. Off the
+ * JavaScript thread.
  */
-export function stepLogits(model: I3D, map: Tensor, kt: 1 | 2): Float32Array[] {
+export async function stepLogits(model: I3D, map: Tensor, kt: 1 | 2): Promise<Float32Array[]> {
   if (!model.logitsWeight) throw new I3DError('I3D_BAD_MODEL', 'stepLogits: the model was built without its top (includeTop: false)');
   const w = model.logitsWeight;
   const bias = model.logitsBias;
-  return noGrad(() =>
-    scope(() => {
+  const flat = await noGrad(() =>
+    scope(async () => {
       const [, , , h, wd] = map.shape as [number, number, number, number, number];
-      const pooled = F.avgPool3d(map, [kt, Math.min(7, h), Math.min(7, wd)], { stride: 1 });
-      const z = F.conv3d(pooled, w, { bias }).mean([3, 4]); // [1, classes, t']
-      const [, classes, steps] = z.shape as [number, number, number];
-      const flat = Float32Array.from(z.toArray());
-      return Array.from({ length: steps }, (_, t) => {
-        const row = new Float32Array(classes);
-        for (let c = 0; c < classes; c++) row[c] = flat[c * steps + t]!;
-        return row;
-      });
+      const pooled = await F.avgPool3d.async(map, [kt, Math.min(7, h), Math.min(7, wd)], { stride: 1 });
+      const z = await F.conv3d.async(pooled, w, { bias });
+      const m = await ops.mean.async(z, [3, 4]); // [1, classes, t']
+      // [t', classes]: one row per pair, contiguous, so each row is a view of one copy
+      const rows = await ops.contiguous.async(m.squeeze(0).transpose(0, 1));
+      return { shape: rows.shape as [number, number], data: rows.data() as Float32Array };
     }),
   );
+  const [steps, classes] = flat.shape;
+  return Array.from({ length: steps }, (_, t) => flat.data.slice(t * classes, (t + 1) * classes));
 }
 
 export interface ChunkProgress {
@@ -154,17 +154,18 @@ export function meanRows(rows: readonly Float32Array[], from = 0, to = rows.leng
 }
 
 /**
- * Runs `model` (on `fused` when given, else the eager ops) over a video of `totalFrames` frames coming from `source`,
- * one Float32Array of height x width x channels values (in [-1, 1]) per frame, in chunks of at most `chunkFrames`.
+ * Runs `engine`'s model over a video of `dims.frames` frames coming from `source`, one Float32Array of height x width
+ * x channels values (in [-1, 1]) per frame, in chunks of at most `chunkFrames`; the model runs off the JavaScript
+ * thread while the next chunk's frames come in.
  */
 export async function runChunked(
-  model: I3D,
-  fused: FusedI3D | null,
+  engine: InferenceEngine,
   source: AsyncIterable<Float32Array> | Iterable<Float32Array>,
   dims: { frames: number; height: number; width: number },
   o: ChunkedOptions = {},
 ): Promise<ChunkedResult> {
   const { frames: T, height: H, width: W } = dims;
+  const model = engine.model;
   const C = model.inChannels;
   const g = temporalGeometry(model, T);
   const chunks = planChunks(g, o.chunkFrames ?? T);
@@ -195,29 +196,25 @@ export async function runChunked(
   let prevLast: Tensor | null = null; // the last kept step of the previous chunk: the head pools pairs across chunks
   const kt: 1 | 2 = g.outputs >= 2 ? 2 : 1;
 
-  const consume = (map: Tensor, c: Chunk) => {
-    scope(() => {
+  const consume = (map: Tensor, c: Chunk) =>
+    scope(async () => {
       const kept = map.narrow(2, c.skip, c.keep);
       o.onFeatureMap?.(kept, c.first);
-      const m = Float32Array.from(kept.mean([0, 3, 4]).toArray()); // [C, keep]
+      const m = (await ops.mean.async(kept, [0, 3, 4])).data() as Float32Array; // [C, keep]
       for (let ch = 0; ch < features.length; ch++) for (let t = 0; t < c.keep; t++) features[ch] += m[ch * c.keep + t]!;
       if (rows) {
-        const withPrev = prevLast ? ops.cat([prevLast, kept], 2) : kept;
-        if (withPrev.shape[2]! >= kt) rows.push(...stepLogits(model, withPrev, kt));
+        const withPrev = prevLast ? await ops.cat.async([prevLast, kept], 2) : kept;
+        if (withPrev.shape[2]! >= kt) rows.push(...(await stepLogits(model, withPrev, kt)));
         prevLast?.dispose();
-        prevLast = kept
-          .narrow(2, c.keep - 1, 1)
-          .contiguous()
-          .keep();
+        prevLast = (await ops.contiguous.async(kept.narrow(2, c.keep - 1, 1))).keep();
       }
     });
-  };
 
   const run = async (x: Tensor, c: Chunk): Promise<void> => {
     try {
-      const map = fused ? await fused.featureMapAsync(x) : eagerFeatureMap(model, x);
+      const map = await engine.featureMap(x);
       try {
-        consume(map, c);
+        await consume(map, c);
       } finally {
         map.dispose();
       }
@@ -243,7 +240,7 @@ export async function runChunked(
       await settle();
       const len = c.end - c.start;
       // A shorter last chunk has another plan: free the first one's buffers before it is built.
-      if (fused && i > 0 && len !== chunks[i - 1]!.end - chunks[i - 1]!.start) fused.releasePlans();
+      if (i > 0 && len !== chunks[i - 1]!.end - chunks[i - 1]!.start) engine.releasePlans();
       let x: Tensor;
       try {
         x = tensor(buf.subarray(0, len * frameLen), [1, len, H, W, C]); // copied natively

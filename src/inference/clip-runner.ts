@@ -1,12 +1,11 @@
-// Runs an I3D on clips for inference: the fused path (src/inference/i3d-plan.ts) where the model allows it, off the
-// JavaScript thread, else the eager ops (models on a GPU, narrow widths).
+// Runs an I3D on clips and whole videos for inference, on the engine createEngine picks (src/inference/engine.ts),
+// off the JavaScript thread.
 import type { I3D } from '../models/i3d.js';
 import { scope } from '../tensor/context.js';
 import { tensor } from '../tensor/tensor.js';
-import { clipLogits } from './classify.js';
 import type { I3DClip } from './clip-input.js';
 import { minChunkFrames, runChunked, type ChunkedResult, type ChunkProgress } from './chunked.js';
-import { chooseEngine, type EngineOptions, type FusedI3D } from './i3d-plan.js';
+import { createEngine, type EngineOptions, type InferenceEngine } from './engine.js';
 import { chunkFramesFor, DEFAULT_MAX_MEMORY } from './memory-budget.js';
 import { temporalGeometry } from './receptive-field.js';
 import { I3DError } from '../core/errors.js';
@@ -30,7 +29,7 @@ export interface StreamedOptions {
 export type InferenceOptions = EngineOptions;
 
 export class ClipRunner {
-  readonly fused: FusedI3D | null;
+  readonly engine: InferenceEngine;
 
   /** Takes ownership of `model` (dispose() frees it; so does a constructor that throws). */
   constructor(
@@ -38,31 +37,30 @@ export class ClipRunner {
     o: InferenceOptions = {},
   ) {
     try {
-      this.fused = chooseEngine(model, o).fused;
+      this.engine = createEngine(model, o);
     } catch (e) {
       model.dispose();
       throw e;
     }
   }
 
+  #noTop(): Error {
+    return new I3DError(
+      'I3D_BAD_MODEL',
+      `I3D.predict: this ${this.model.stream} model has no top (logits layer); load weights with their top`,
+    );
+  }
+
   /** The logits of a clip [1, T, H, W, C]. */
-  logits(clip: I3DClip): Promise<number[]> {
-    return scope(async () => {
-      const x = tensor(clip.data, clip.shape);
-      if (!this.fused) return clipLogits(this.model, x);
-      if (!this.model.includeTop) return clipLogits(this.model, x); // its error message
-      const map = await this.fused.featureMapAsync(x);
-      return this.fused.outputs(map).logits!.narrow(0, 0, 1).toArray();
-    });
+  async logits(clip: I3DClip): Promise<number[]> {
+    return (await this.outputs(clip)).logits;
   }
 
   /** The logits [classes] and features [1024] (the mean of Mixed_5c) of a clip [1, T, H, W, C]. */
   outputs(clip: I3DClip): Promise<{ logits: number[]; features: number[] }> {
+    if (!this.model.includeTop) return Promise.reject(this.#noTop());
     return scope(async () => {
-      const x = tensor(clip.data, clip.shape);
-      if (!this.model.includeTop)
-        throw new I3DError('I3D_BAD_MODEL', `I3D.predict: this ${this.model.stream} model has no top (logits layer)`);
-      const out = this.fused ? this.fused.outputs(await this.fused.featureMapAsync(x)) : this.model.evaluating(() => this.model.forward(x));
+      const out = await this.engine.outputs(tensor(clip.data, clip.shape));
       return { logits: out.logits!.narrow(0, 0, 1).toArray(), features: out.features.narrow(0, 0, 1).toArray() };
     });
   }
@@ -72,16 +70,12 @@ export class ClipRunner {
    * float32 rounding) and the head's logits per pair of steps (for windows).
    */
   streamed(input: FrameSource, o: StreamedOptions = {}): Promise<ChunkedResult> {
-    if (!this.model.includeTop)
-      throw new I3DError(
-        'I3D_BAD_MODEL',
-        `I3D.predict: this ${this.model.stream} model has no top (logits layer); load weights with their top`,
-      );
+    if (!this.model.includeTop) throw this.#noTop();
     const g = temporalGeometry(this.model, input.frames);
     const budget = o.maxMemory ?? DEFAULT_MAX_MEMORY;
     const dims = { height: input.height, width: input.width, channels: this.model.inChannels };
-    const chunkFrames = chunkFramesFor(input.file, this.fused ? 'fused' : 'eager', budget, dims, minChunkFrames(g));
-    return runChunked(this.model, this.fused, input.source, input, {
+    const chunkFrames = chunkFramesFor(input.file, this.engine.kind, budget, dims, minChunkFrames(g));
+    return runChunked(this.engine, input.source, input, {
       chunkFrames,
       budgetBytes: budget,
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
@@ -89,7 +83,7 @@ export class ClipRunner {
   }
 
   dispose(): void {
-    this.fused?.dispose();
+    this.engine.dispose();
     this.model.dispose();
   }
 }

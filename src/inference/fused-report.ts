@@ -1,8 +1,8 @@
 // What `i3d doctor` says of the fused inference path on this CPU: it builds a probe plan for a full-width I3D (random
-// weights, 8 x 64 x 64 clips) through the same choice as inference (chooseEngine) and reports its layout and kernels.
+// weights, 8 x 64 x 64 clips) through the same choice as inference (createEngine) and reports its layout and kernels.
 import { I3D } from '../models/i3d.js';
 import { bf16Unsupported } from './cpu-support.js';
-import { chooseEngine } from './i3d-plan.js';
+import { createEngine } from './engine.js';
 
 export interface FusedPathReport {
   /** 'fused' when a full I3D runs on the fused path here, else 'eager'. */
@@ -24,8 +24,8 @@ export function fusedPathReport(): FusedPathReport {
   const bf16 = bf16Unsupported();
   const bf16Text = bf16 ? `no: ${bf16}` : 'yes (native AVX512-BF16/AMX kernels): --precision bf16';
   try {
-    const { fused, reason } = chooseEngine(model);
-    if (!fused) return { engine: 'eager', layout: null, allJit: false, kernels: {}, reason, bf16: bf16Text };
+    const fused = createEngine(model);
+    if (fused.kind === 'eager') return { engine: 'eager', layout: null, allJit: false, kernels: {}, reason: fused.reason, bf16: bf16Text };
     try {
       const [t, h, w] = [8, 64, 64];
       const layout = fused.layout(t, h, w);

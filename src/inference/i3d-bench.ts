@@ -7,8 +7,7 @@ import { noGrad, scope } from '../tensor/context.js';
 import * as ops from '../tensor/ops.js';
 import type { Precision } from '../tensor/plan.js';
 import { cpuSupport } from './cpu-support.js';
-import { chooseEngine } from './i3d-plan.js';
-import { I3DError } from '../core/errors.js';
+import { createEngine, type InferenceEngine } from './engine.js';
 
 /** Multiply-accumulates of one clip of frames x height x width through the model (convolutions and logits). */
 export function i3dMacs(model: I3D, frames: number, height: number, width: number): number {
@@ -67,6 +66,8 @@ export interface BenchOptions {
 export interface BenchResult {
   /** The engine that ran: 'fused' unless the eager engine was asked for or the fused path fell back (with a warning). */
   engine: 'fused' | 'eager';
+  /** Why the eager engine ran (null when the fused one did). */
+  reason: string | null;
   /** Channels per block of the fused plan's layout (null for the eager ops). */
   layout: 8 | 16 | null;
   /** oneDNN's instruction set in this process. */
@@ -94,29 +95,28 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-/** Times a random-weight I3D (the speed does not depend on the weights) on a random clip. */
-export function benchI3D(o: BenchOptions = {}): BenchResult {
+/** Times a random-weight I3D (the speed does not depend on the weights) on a random clip, on the engine inference uses. */
+export async function benchI3D(o: BenchOptions = {}): Promise<BenchResult> {
   const frames = o.frames ?? 64;
   const size = o.size ?? 224;
   const batch = o.batch ?? 1;
   const precision = o.precision ?? 'fp32';
   const stream = o.stream ?? 'rgb';
   const model = new I3D({ stream }).eval();
-  let fused;
+  let engine: InferenceEngine;
   try {
-    fused = chooseEngine(model, { engine: o.engine, precision }).fused;
+    engine = createEngine(model, { ...(o.engine ? { engine: o.engine } : {}), precision });
   } catch (e) {
     model.dispose();
-    const msg = `i3d bench: ${(e as Error).message}`;
-    throw e instanceof I3DError ? new I3DError(e.code, msg, { cause: e }) : new Error(msg, { cause: e });
+    throw e;
   }
   try {
-    return scope(() => {
-      const clip = ops.rand([batch, frames, size, size, model.inChannels]).mul(2).sub(1);
+    return await scope(async () => {
+      const clip = noGrad(() => ops.rand([batch, frames, size, size, model.inChannels]).mul(2).sub(1));
       const runsMs: number[] = [];
       for (let i = 0; i < (o.warmup ?? 2) + (o.runs ?? 5); i++) {
         const t0 = performance.now();
-        scope(() => noGrad(() => (fused ? fused.forward(clip) : model.forward(clip)).logits!.toArray()));
+        await scope(async () => (await engine.outputs(clip)).logits!.toArray());
         const ms = performance.now() - t0;
         const timed = i >= (o.warmup ?? 2);
         if (timed) runsMs.push(ms);
@@ -124,9 +124,11 @@ export function benchI3D(o: BenchOptions = {}): BenchResult {
       }
       const msPerClip = median(runsMs) / batch;
       const macs = i3dMacs(model, frames, size, size);
+      const layout = engine.layout(frames, size, size);
       return {
-        engine: fused && fused.layout(frames, size, size) !== null ? 'fused' : 'eager',
-        layout: fused?.layout(frames, size, size) ?? null,
+        engine: layout !== null ? ('fused' as const) : ('eager' as const),
+        reason: layout !== null ? null : (engine.reason ?? 'no oneDNN layout has fast kernels for this clip shape on this CPU'),
+        layout,
         isa: cpuSupport().isa,
         precision,
         stream,
@@ -142,7 +144,7 @@ export function benchI3D(o: BenchOptions = {}): BenchResult {
       };
     });
   } finally {
-    fused?.dispose();
+    engine.dispose();
     model.dispose();
   }
 }

@@ -6,8 +6,7 @@
 // The steps run in oneDNN (native/plan.cc); the head (average pool, logits) stays on the eager ops. A plan in which
 // oneDNN would run any step on its reference (slow) kernels is never run: the other layout is tried, then the eager
 // ops, with one warning.
-import { type I3D, type I3DOutput, MIN_FRAMES, MIN_SIZE, type Unit3d } from '../models/i3d.js';
-import type { I3DLSTM } from '../models/i3d-lstm.js';
+import { type I3D, type I3DOutput, type Unit3d } from '../models/i3d.js';
 import { resolvePadding } from '../nn/functional.js';
 import { noGrad, scope } from '../tensor/context.js';
 import {
@@ -25,6 +24,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import * as v from '../tensor/validate.js';
 import { bf16Unsupported, type CpuSupport, cpuSupport, warnOnce } from './cpu-support.js';
 import { I3DError } from '../core/errors.js';
+import { eagerFeatureMapAsync } from './eager.js';
 
 const BN_EPS = 1e-3;
 
@@ -219,6 +219,8 @@ export class FusedI3D {
   readonly block: Block;
   readonly #weights = new Map<Unit3d, { weight: Tensor; bias: Tensor }>();
   readonly #plans = new Map<string, ShapePlan>();
+  /** Why the eager ops run a clip shape, by shape. */
+  readonly #fallbacks = new Map<string, string>();
 
   constructor(
     readonly model: I3D,
@@ -268,6 +270,7 @@ export class FusedI3D {
       `here: ${slow.map((s) => `${s.steps} steps in ${s.block}-channel blocks`).join(', ')} on reference kernels)`;
     if (this.precision !== 'fp32') throw new I3DError('I3D_UNSUPPORTED', `FusedI3D: ${why}; ${this.precision} has no other path`);
     warnOnce(`I3D fused path: ${why}; running the eager ops instead (slower)`);
+    this.#fallbacks.set(`${frames}x${height}x${width}`, why);
     return null;
   }
 
@@ -298,6 +301,11 @@ export class FusedI3D {
     return this.#plan(frames, height, width)?.block ?? null;
   }
 
+  /** Why the eager ops run clips of this shape (the plan is built if need be), or null when a plan runs them. */
+  fallbackReason(frames: number, height: number, width: number): string | null {
+    return this.#plan(frames, height, width) ? null : (this.#fallbacks.get(`${frames}x${height}x${width}`) ?? null);
+  }
+
   /** oneDNN's implementation of each step of the plan for this clip shape (empty when the eager ops run it). */
   implementations(frames: number, height: number, width: number): string[] {
     const p = this.plan(frames, height, width);
@@ -306,9 +314,7 @@ export class FusedI3D {
 
   #prepare(clips: Tensor): [PlanHandle | null, Tensor] {
     const s = clips.shape;
-    // The eager model checks shapes with its own message.
-    const ok = s.length === 5 && s[4] === this.model.inChannels && s[1]! >= MIN_FRAMES && s[2]! >= MIN_SIZE && s[3]! >= MIN_SIZE;
-    if (!ok) this.model.forwardFeatures(clips);
+    this.model.inputView(clips).dispose(); // checks the shape, with the model's message
     const x = clips.dtype === 'float32' && clips.isContiguous() ? clips : clips.to('float32').contiguous();
     return [this.plan(s[1]!, s[2]!, s[3]!), x];
   }
@@ -323,11 +329,11 @@ export class FusedI3D {
     return p ? runPlan(p, x) : this.#eager(x);
   }
 
-  /** The same off the JavaScript thread (on the thread when the eager ops run this shape). */
+  /** The same off the JavaScript thread (the eager ops' async twins where no plan runs this shape). */
   featureMapAsync(clips: Tensor): Promise<Tensor> {
     try {
       const [p, x] = this.#prepare(clips);
-      return p ? runPlan.async(p, x) : Promise.resolve(this.#eager(x));
+      return p ? runPlan.async(p, x) : eagerFeatureMapAsync(this.model, x);
     } catch (e) {
       return Promise.reject(e as Error);
     }
@@ -364,53 +370,4 @@ export class FusedI3D {
       logits: m.includeTop ? m.forwardHead(featureMap) : null,
     }));
   }
-}
-
-/**
- * Lets an I3D-LSTM compute its backbone's features on the fused path in eval mode (evaluation, prediction), where the
- * backbone allows it; returns what undoes it (and frees the fused weights). Train after undoing, not before: the
- * fused path snapshots the backbone's weights.
- */
-export function fuseBackbone(model: I3DLSTM): () => void {
-  const { fused } = chooseEngine(model.backbone);
-  if (!fused) return () => {};
-  model.inferenceFeatures = (clips) => fused.forward(clips).features;
-  return () => {
-    model.inferenceFeatures = null;
-    fused.dispose();
-  };
-}
-
-export interface EngineOptions {
-  /** 'fp32' (default) or 'bf16' (the fused path on CPUs with AVX512-BF16 or AMX; an error elsewhere). */
-  precision?: Precision;
-  /** 'fused' (default: where this CPU and the model allow it) or 'eager' (the training path's ops, fp32). */
-  engine?: 'fused' | 'eager';
-}
-
-export interface EngineChoice {
-  /** The fused path, or null when the eager ops run the model. */
-  fused: FusedI3D | null;
-  /** Why the eager ops run it (null when the fused path does). */
-  reason: string | null;
-}
-
-/**
- * The one place that decides which engine runs an I3D's inference: the fused oneDNN path where this CPU has fast
- * kernels for it and the model fits it, else the eager ops. A fallback for want of a CPU feature prints one warning
- * naming it; a model that does not fit (narrow widths, a GPU) falls back silently, as documented. bf16 is never
- * emulated: where it cannot run fused, this throws with the reason.
- */
-export function chooseEngine(model: I3D, o: EngineOptions = {}): EngineChoice {
-  const precision = o.precision ?? 'fp32';
-  if (o.engine === 'eager') {
-    if (precision !== 'fp32')
-      throw new I3DError('I3D_UNSUPPORTED', `precision ${precision} needs the fused engine (the eager ops run fp32)`);
-    return { fused: null, reason: 'the eager engine was asked for' };
-  }
-  const refusal = fusedRefusal(model, precision);
-  if (!refusal) return { fused: new FusedI3D(model, { precision }), reason: null };
-  if (precision !== 'fp32') throw new I3DError('I3D_UNSUPPORTED', `precision ${precision}: ${refusal.reason}`);
-  if (refusal.kind === 'cpu') warnOnce(`I3D fused path: ${refusal.reason}; running the eager ops instead (slower)`);
-  return { fused: null, reason: refusal.reason };
 }

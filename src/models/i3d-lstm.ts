@@ -96,18 +96,11 @@ export class I3DLSTM extends Module {
     return [s[0]!, s[1]!];
   }
 
-  /**
-   * In eval mode, what computes the backbone's features [N, F] of clips [N, T, H, W, C] instead of its own forward
-   * (the fused inference path: `fuseBackbone` in src/inference/i3d-plan.ts sets it). Null: the backbone's forward.
-   */
-  inferenceFeatures: ((clips: Tensor) => Tensor) | null = null;
-
   /** Each segment's backbone features: clips [B, S, T, H, W, C] -> [B, S, F]. */
   segmentFeatures(clips: Tensor): Tensor {
     const [b, s] = this.#shape(clips);
     const folded = clips.reshape([b * s, ...clips.shape.slice(2)]);
-    const fast = this.training ? null : this.inferenceFeatures;
-    const run = () => (fast ? fast(folded.contiguous()) : this.backbone.forward(folded).features);
+    const run = () => this.backbone.forward(folded).features;
     return (this.#frozen ? noGrad(run) : run()).reshape([b, s, this.backbone.featureChannels]);
   }
 

@@ -5,7 +5,7 @@
 // 'VALID', logits by a 1x1x1 convolution with bias, then the mean over what remains.
 import * as F from '../nn/functional.js';
 import { Module } from '../nn/module.js';
-import { noGrad } from '../tensor/context.js';
+import { noGrad, scope } from '../tensor/context.js';
 import * as ops from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
 import * as v from '../tensor/validate.js';
@@ -50,6 +50,21 @@ export class Unit3d extends Module {
     });
     return n.relu();
   }
+
+  /**
+   * forward in inference mode (batch norm on the running statistics, no gradient), every op off the JavaScript thread
+   * (the eager inference engine, src/inference/eager.ts).
+   */
+  inferAsync(x: Tensor): Promise<Tensor> {
+    return noGrad(() =>
+      scope(async () => {
+        const y = await F.conv3d.async(x, this.weight, { stride: this.stride, padding: 'same' });
+        const n = await F.batchNorm.async(y, { bias: this.beta, runningMean: this.runningMean, runningVar: this.runningVar, eps: 1e-3 });
+        y.dispose();
+        return ops.relu.async(n);
+      }),
+    );
+  }
 }
 
 /** Channels of a layer in a model of the given width (1 = the official model). */
@@ -92,6 +107,29 @@ export class InceptionBlock extends Module {
     const run = (units: Unit3d[], input: Tensor) => units.reduce((h, unit) => unit.forward(h), input);
     const pooled = F.maxPool3d(x, 3, { stride: 1, padding: 'same' });
     return ops.cat([run(b0, x), run(b1, x), run(b2, x), run(b3, pooled)], 1);
+  }
+
+  /** forward in inference mode, off the JavaScript thread (see Unit3d.inferAsync); each branch's temporaries freed as it goes. */
+  inferAsync(x: Tensor): Promise<Tensor> {
+    return noGrad(() =>
+      scope(async () => {
+        const run = async (units: Unit3d[], input: Tensor) => {
+          let h = input;
+          for (const unit of units) {
+            const next = await unit.inferAsync(h);
+            if (h !== input) h.dispose();
+            h = next;
+          }
+          return h;
+        };
+        const [b0, b1, b2, b3] = this.units as [Unit3d[], Unit3d[], Unit3d[], Unit3d[]];
+        const outs = [await run(b0, x), await run(b1, x), await run(b2, x)];
+        const pooled = await F.maxPool3d.async(x, 3, { stride: 1, padding: 'same' });
+        outs.push(await run(b3, pooled));
+        pooled.dispose();
+        return ops.cat.async(outs, 1);
+      }),
+    );
   }
 }
 
@@ -252,6 +290,18 @@ export class I3D extends Module {
     return step(x);
   }
 
+  /**
+   * Layer `i` in inference mode (batch norm on the running statistics, no gradient, whatever the model's mode), every
+   * op off the JavaScript thread: the eager inference engine (src/inference/eager.ts).
+   */
+  inferLayerAsync(i: number, x: Tensor): Promise<Tensor> {
+    const l = this.layers[i];
+    if (!l) v.fail('I3D.inferLayerAsync', 'i', `a layer index in [0, ${this.layers.length})`, i);
+    if (l.kind === 'unit') return l.unit.inferAsync(x);
+    if (l.kind === 'mixed') return l.block.inferAsync(x);
+    return noGrad(() => F.maxPool3d.async(x, l.kernel, { stride: l.stride, padding: 'same' }));
+  }
+
   /** Checks clips [B, T, H, W, C] as forwardFeatures does and views them as [B, C, T, H, W] (no copy). */
   inputView(clips: Tensor): Tensor {
     return this.#input(clips);
@@ -274,6 +324,19 @@ export class I3D extends Module {
     const pooled = F.avgPool3d(featureMap, [Math.min(2, t), Math.min(7, h), Math.min(7, w)], { stride: 1 });
     const dropped = F.dropout(pooled, this.dropout, this.training);
     return F.conv3d(dropped, this.logitsWeight, { bias: this.logitsBias }).mean([2, 3, 4]);
+  }
+
+  /** forwardHead in inference mode (no dropout, no gradient), off the JavaScript thread. */
+  headAsync(featureMap: Tensor): Promise<Tensor> {
+    if (!this.logitsWeight) return Promise.reject(new Error('I3D.forwardHead: this model was built without its top (includeTop: false)'));
+    const [, , t, h, w] = featureMap.shape as [number, number, number, number, number];
+    return noGrad(() =>
+      scope(async () => {
+        const pooled = await F.avgPool3d.async(featureMap, [Math.min(2, t), Math.min(7, h), Math.min(7, w)], { stride: 1 });
+        const z = await F.conv3d.async(pooled, this.logitsWeight!, { bias: this.logitsBias });
+        return ops.mean.async(z, [2, 3, 4]);
+      }),
+    );
   }
 
   forward(clips: Tensor): I3DOutput {

@@ -12,7 +12,7 @@ import { checkClip, type I3DClip } from '../inference/clip-input.js';
 import { addStreams, frameSource, frameSourceAhead, streamLogits } from '../inference/predict.js';
 import { DEFAULT_MAX_MEMORY } from '../inference/memory-budget.js';
 import { MIN_FRAMES, MIN_SIZE, type Stream } from '../models/i3d.js';
-import type { EngineOptions } from '../inference/i3d-plan.js';
+import type { EngineOptions } from '../inference/engine.js';
 import { toServeError, ServeError } from './errors.js';
 import { Metrics } from './metrics.js';
 import { type ClipEngine, loadServedModel, type ModelSpec, type ServedModel } from './models.js';

@@ -7,8 +7,12 @@ import { noGrad, scope } from '../tensor/context.js';
 import { tensor } from '../tensor/tensor.js';
 import { loadStreamClip } from '../video/stream-clip.js';
 import { segmentIndices } from '../video/sample.js';
+import { streamFrames } from '../video/stream-frames.js';
+import { windowSpans } from '../inference/windows.js';
 import { classificationMetrics, type ClassificationMetrics } from './metrics.js';
-import { fuseBackbone } from '../inference/i3d-plan.js';
+import { clipFeatures } from '../inference/clip-features.js';
+import { createEngine, type InferenceEngine } from '../inference/engine.js';
+import type { I3DLSTM } from '../models/i3d-lstm.js';
 import type { WindowPrediction } from '../inference/windows.js';
 import { loadTrainedModel, readTrainedDescription, type I3DLSTMDescription } from './trained-model.js';
 import { I3DError } from '../core/errors.js';
@@ -16,7 +20,25 @@ import type { ProcessGroup } from '../distributed/process-group.js';
 import { shardOrder } from '../distributed/sampler.js';
 import { gatherIndices, gatherRows } from '../distributed/gather.js';
 
+/**
+ * Logits [B, classes] of an I3D-LSTM (eval mode) on clips [B, S, T, H, W, C]: the segments' backbone features on the
+ * inference engine (off the JavaScript thread, a segment too long for the memory budget in chunks), then the head.
+ */
+export async function lstmLogits(
+  model: I3DLSTM,
+  engine: InferenceEngine,
+  data: Float32Array,
+  shape: readonly number[],
+  maxMemory?: number,
+): Promise<number[]> {
+  const [b, s, t, h, w, c] = shape as [number, number, number, number, number, number];
+  const features = await clipFeatures(engine, data, [b * s, t, h, w, c], maxMemory === undefined ? {} : { maxMemory });
+  return scope(() => noGrad(() => model.classify(tensor(features, [b, s, model.backbone.featureChannels])).toArray()));
+}
+
 export interface EvaluateOptions {
+  /** Bytes the backbone's inference may use (default DEFAULT_MAX_MEMORY): segments too long for it run in chunks. */
+  maxMemory?: number;
   batch?: number;
   workers?: number;
   /** A trained flow-stream I3D-LSTM of the same classes: two-stream, the streams' logits averaged per video. */
@@ -55,12 +77,12 @@ async function logitsByPath(
     ...(o.distributed ? { select: (order: number[]) => shardOrder(order, o.distributed!, false) } : {}),
   });
   const logits = new Map<string, number[]>();
-  let unfuse = () => {};
+  let engine: InferenceEngine | null = null;
   try {
     model.eval();
-    unfuse = fuseBackbone(model);
+    engine = createEngine(model.backbone);
     for await (const b of gen.epoch(0)) {
-      const rows = scope(() => noGrad(() => model.forward(tensor(b.x, b.shape)).toArray()));
+      const rows = await lstmLogits(model, engine, b.x, b.shape, o.maxMemory);
       b.paths.forEach((path, i) => logits.set(path, rows.slice(i * d.classes, (i + 1) * d.classes)));
     }
     if (o.distributed) {
@@ -77,7 +99,7 @@ async function logitsByPath(
     return { logits, skipped: [...gen.skipped.keys()], description: d, dir };
   } finally {
     await gen.close();
-    unfuse();
+    engine?.dispose();
     model.dispose();
   }
 }
@@ -133,10 +155,6 @@ export interface TrainedPredictOptions {
   flowModel?: string;
 }
 
-function logitsRows(model: ReturnType<typeof loadTrainedModel>['model'], data: Float32Array, shape: number[], classes: number): number[] {
-  return scope(() => noGrad(() => model.forward(tensor(data, shape)).toArray().slice(0, classes)));
-}
-
 /** One model's logits on a video: whole (segments spread over it), or per window. */
 async function videoLogits(
   modelDir: string,
@@ -145,38 +163,63 @@ async function videoLogits(
 ): Promise<{ description: I3DLSTMDescription; whole?: number[]; windows?: { start: number; end: number; logits: number[] }[] }> {
   const { model, description: d } = loadTrainedModel(modelDir);
   const { segments: S, frames: T, size, resize, fps } = d.clip;
-  model.eval();
-  const unfuse = fuseBackbone(model);
+  let engine: InferenceEngine | null = null;
   try {
+    model.eval();
+    engine = createEngine(model.backbone);
+    const e = engine;
+    const logitsRows = async (data: Float32Array, shape: number[]) => (await lstmLogits(model, e, data, shape)).slice(0, d.classes);
     if (o.window === undefined) {
       const clip = await loadStreamClip(d.stream, video, { frames: T, segments: S, size, resize, fps, crop: 'center' });
-      return { description: d, whole: logitsRows(model, clip.data, clip.shape, d.classes) };
+      return { description: d, whole: await logitsRows(clip.data, clip.shape) };
     }
     if (!(o.window > 0)) throw new I3DError('I3D_INVALID_ARGUMENT', `--window must be a positive number of seconds, got ${o.window}`);
     const stride = o.stride ?? o.window;
     if (!(stride > 0)) throw new I3DError('I3D_INVALID_ARGUMENT', `--stride must be a positive number of seconds, got ${stride}`);
-    const all = await loadStreamClip(d.stream, video, { frames: 'all', size, resize, fps, crop: 'center' });
-    const total = all.shape[1]!;
-    const channels = d.stream === 'flow' ? 2 : 3;
-    const frameLen = size * size * channels;
+    // The frames stream from the decoder; only those a window still to come samples are held (at most the windows
+    // that overlap, S x T frames each), so a long video runs in bounded memory.
+    const frames = await streamFrames(video, d.stream, { size, resize, fps });
+    const total = frames.frames;
+    const frameLen = frames.height * frames.width * frames.channels;
     const win = Math.max(1, Math.round(o.window * fps));
     const step = Math.max(1, Math.round(stride * fps));
+    const spans = windowSpans(total, win, step).map((span) => ({ ...span, idx: segmentIndices(span.end - span.start, S, T).flat() }));
+    const needed = new Map<number, number>(); // frame -> windows still to come that sample it
+    for (const sp of spans) for (const f of new Set(sp.idx)) needed.set(sp.start + f, (needed.get(sp.start + f) ?? 0) + 1);
+    const held = new Map<number, Float32Array>();
     const windows: { start: number; end: number; logits: number[] }[] = [];
-    for (let start = 0; start === 0 || start + win <= total; start += step) {
-      const len = Math.min(win, total - start);
-      const idx = segmentIndices(len, S, T).flat();
-      const data = new Float32Array(idx.length * frameLen);
-      idx.forEach((f, j) => data.set(all.data.subarray((start + f) * frameLen, (start + f + 1) * frameLen), j * frameLen));
-      windows.push({
-        start: start / fps,
-        end: (start + len) / fps,
-        logits: logitsRows(model, data, [1, S, T, size, size, channels], d.classes),
-      });
-      if (start + win >= total) break;
+    let next = 0;
+    let n = 0;
+    const it = frames.source[Symbol.asyncIterator]();
+    try {
+      while (next < spans.length) {
+        const sp = spans[next]!;
+        while (n < sp.end) {
+          const r = await it.next();
+          if (r.done) throw new RangeError(`${video}: the video ended after ${n} frames, expected ${total}`);
+          if (needed.has(n)) held.set(n, r.value);
+          n++;
+        }
+        const data = new Float32Array(sp.idx.length * frameLen);
+        sp.idx.forEach((f, j) => data.set(held.get(sp.start + f)!, j * frameLen));
+        for (const f of new Set(sp.idx)) {
+          const left = needed.get(sp.start + f)! - 1;
+          if (left > 0) needed.set(sp.start + f, left);
+          else held.delete(sp.start + f);
+        }
+        windows.push({
+          start: sp.start / fps,
+          end: sp.end / fps,
+          logits: await logitsRows(data, [1, S, T, frames.height, frames.width, frames.channels]),
+        });
+        next++;
+      }
+    } finally {
+      await it.return?.();
     }
     return { description: d, windows };
   } finally {
-    unfuse();
+    engine?.dispose();
     model.dispose();
   }
 }

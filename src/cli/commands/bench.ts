@@ -38,13 +38,13 @@ export function registerBench(program: Command): void {
     .option('--eager', 'time the eager ops (the training path) instead of the fused inference path')
     .option('--json', 'print {"msPerClip", "gflops", ...} as JSON')
     .addHelpText('after', '\nThreads: the global --threads option (default: all cores), e.g. i3d --threads 2 bench.')
-    .action((o: BenchFlags) => {
+    .action(async (o: BenchFlags) => {
       if (!o.json)
         console.error(
           `I3D ${o.stream}, ${o.batch} x ${o.frames} x ${o.size} x ${o.size}, ${o.eager ? 'eager' : 'fused'} ${o.precision}: ` +
             `${o.warmup} warm-up + ${o.runs} timed run(s)`,
         );
-      const r = benchI3D({
+      const r = await benchI3D({
         frames: o.frames,
         size: o.size,
         precision: o.precision,
@@ -56,10 +56,12 @@ export function registerBench(program: Command): void {
         onRun: o.json ? undefined : (ms, timed) => console.error(`  ${timed ? 'run' : 'warm-up'}: ${ms.toFixed(1)} ms`),
       });
       if (o.json) console.log(JSON.stringify(r));
-      else
+      else {
+        if (r.reason) console.error(`  the eager engine ran: ${r.reason}`);
         console.log(
           `${r.msPerClip.toFixed(1)} ms per clip, ${r.gflops.toFixed(1)} GFLOP/s (${r.gmacs.toFixed(1)} GMAC per clip), ` +
             `${r.threads} thread(s), peak RSS ${r.peakRssMiB.toFixed(0)} MiB`,
         );
+      }
     });
 }

@@ -5,6 +5,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { extractFeatures, type CacheKeyInfo, type ExtractOptions } from '../../features/extract.js';
 import { distributedOptions, distributedRole } from '../../distributed/cli.js';
 import { extractShares } from '../../distributed/train-hooks.js';
+import { DEFAULT_MAX_MEMORY, MB } from '../../inference/memory-budget.js';
 import { flowImplOption, positiveInt } from '../options.js';
 import { downloadBars, stderrBar } from '../progress.js';
 import { I3DError } from '../../core/errors.js';
@@ -17,6 +18,7 @@ interface ExtractCliOptions extends Omit<CacheKeyInfo, 'format' | 'augment'> {
   batch: number;
   workers: number;
   npy?: boolean;
+  maxMemory?: number;
   json?: boolean;
   nproc?: number;
   distTimeout?: number;
@@ -71,6 +73,11 @@ export function registerExtract(program: Command): void {
     .option('--no-flip', 'no horizontal flips in the augmented views')
     .option('--batch <n>', 'videos per backbone batch', positiveInt('--batch'), 4)
     .option('--workers <n>', 'decoding workers', positiveInt('--workers'), 2)
+    .option(
+      '--max-memory <MB>',
+      `memory for the backbone in MB: clips run together while they fit; a segment too long for it runs in overlapping chunks, same features as one pass (default ${DEFAULT_MAX_MEMORY / MB})`,
+      positiveInt('--max-memory'),
+    )
     .option('--npy', 'also write npy/<video>.npy [segments, features] (the centre view) per video in the cache folder')
     .option('--json', 'print {"dir", "manifest", "computed", "reused", "skipped", "featureShape", "videos"} as JSON')
     .action(async (videos: string[], o: ExtractCliOptions, cmd: Command) => {
@@ -79,9 +86,11 @@ export function registerExtract(program: Command): void {
       const dist = await distributedRole(o, cmd);
       if (dist === 'launched') return;
       if (dist && dist.rank !== 0) o.json = true; // rank 0 reports
-      const bar = stderrBar('features [{bar}] {value}/{total} videos | {computed} computed | ETA {eta}s', o.json);
+      // A segment that runs in chunks (a long --frames) shows its frames and chunks after the videos.
+      const bar = stderrBar('features [{bar}] {value}/{total} videos | {computed} computed | ETA {eta}s{chunked}', o.json);
       const downloads = downloadBars();
       let started = false;
+      let chunkStart: number | null = null; // when the segment running in chunks started
       try {
         const options: ExtractOptions = {
           out: o.out,
@@ -99,13 +108,27 @@ export function registerExtract(program: Command): void {
           batch: o.batch,
           workers: o.workers,
           npy: Boolean(o.npy),
-          fetch: { onProgress: downloads.onProgress },
+          ...(o.maxMemory ? { maxMemory: o.maxMemory * MB } : {}),
+          onChunkProgress: (path, p) => {
+            if (!bar) return;
+            if (!started) bar.start(1, 0, { computed: 0, chunked: '' }); // the first video's total comes with its end
+            started = true;
+            if (p.chunks === p.totalChunks) {
+              chunkStart = null;
+              bar.update({ chunked: '' });
+              return;
+            }
+            chunkStart ??= performance.now();
+            const eta = p.chunks ? `, ETA ${(((performance.now() - chunkStart) / 1000) * (p.totalChunks / p.chunks - 1)).toFixed(0)}s` : '';
+            bar.update({ chunked: ` | ${path}: ${p.frames}/${p.totalFrames} frames, chunk ${p.chunks + 1}/${p.totalChunks}${eta}` });
+          },
           onSkip: (path, e) => process.stderr.write(`i3d: skipping ${path}: ${e.message}\n`),
           onProgress: (p) => {
             if (!bar) return;
-            if (!started) bar.start(p.total, 0, { computed: 0 });
+            if (!started) bar.start(p.total, 0, { computed: 0, chunked: '' });
+            else bar.setTotal(p.total);
             started = true;
-            bar.update(p.done, { computed: p.computed });
+            bar.update(p.done, { computed: p.computed, chunked: '' });
           },
         };
         // With several ranks: each computes its share, then rank 0 reads them all back and reports.
