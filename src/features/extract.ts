@@ -12,6 +12,7 @@
 // computes only videos whose feature file is missing; the content hash is recomputed only when a file's size or
 // mtime changed since the manifest recorded it.
 import { loadBackbone } from '../weights/backbone.js';
+import { I3DError } from '../core/errors.js';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -184,7 +185,7 @@ export function readFeatureManifest(dir: string): FeatureManifest | null {
 /** A video's features [views, S, F] from the cache folder. */
 export function readFeatures(dir: string, entry: Pick<FeatureEntry, 'file'>): { data: Float32Array; shape: number[] } {
   const t = readSafetensors(join(dir, entry.file)).tensors.get('features');
-  if (!t) throw new Error(`${join(dir, entry.file)}: no 'features' tensor`);
+  if (!t) throw new I3DError('I3D_CACHE_CORRUPT', `${join(dir, entry.file)}: no 'features' tensor`);
   return t;
 }
 
