@@ -6,6 +6,7 @@ import type { Module } from '../nn/module.js';
 import { noGrad, scope } from '../tensor/context.js';
 import { tensor } from '../tensor/tensor.js';
 import { throwIfMismatched, WeightsError } from './errors.js';
+import { checkH5Reads } from './h5-check.js';
 import { isKernel, kerasName, kerasShape, TF_KERNEL_TO_OURS } from './names.js';
 
 const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -121,6 +122,7 @@ function stringAttr(attrs: H5Attrs, name: string): string | undefined {
  */
 export async function openKerasH5(path: string): Promise<{ weights: Map<string, KerasWeight>; info: KerasFileInfo; close(): void }> {
   checkFile(path);
+  await checkH5Reads(path);
   await h5wasm.ready;
   let file: InstanceType<typeof h5wasm.File>;
   try {
