@@ -106,21 +106,23 @@ export function makeCorpus(root: string, port: number, quick = false): Kind[] {
   add('8k', '7680x4320, 2 frames (above the pixel limit)', '8k.mp4', ['TOO_LARGE'], (f) =>
     ff(f, [...lavfi('color=c=gray:s=7680x4320:r=25'), '-frames:v', '2', ...x264]),
   );
-  add('bomb', 'a decompression bomb: 16384x16384 frames in a tiny file', 'bomb.mkv', ['TOO_LARGE'], (f) =>
-    ff(f, [...lavfi('color=c=black:s=16384x16384:r=1'), '-frames:v', '1', '-c:v', 'ffv1']),
+  add('bomb', 'a decompression bomb: 8192x8192 frames (200 MB each as RGB) in a file of a few KiB', 'bomb.mp4', ['TOO_LARGE'], (f) =>
+    ff(f, [...lavfi('color=c=black:s=8192x8192:r=25'), '-frames:v', '50', ...x264]),
   );
   add('4k', '3840x2160, 3 real frames (under the limit)', '4k.mp4', ['ok'], (f) =>
     ff(f, [...lavfi(moving(3840, 2160)), '-frames:v', '3', ...x264]),
   );
   add('1x1', '1x1 pixels, 10 frames', 'one.mkv', ['ok', 'TOO_SMALL'], (f) =>
-    ff(f, [...lavfi('color=c=red:s=1x1:r=25'), '-frames:v', '10', '-c:v', 'ffv1', '-pix_fmt', 'yuv444p']),
+    ff(f, [...lavfi(moving(64, 48)), '-vf', 'scale=1:1', '-frames:v', '10', '-c:v', 'ffv1', '-pix_fmt', 'yuv444p']),
   );
   add('2x2', '2x2 pixels, 10 frames', 'two.mkv', ['ok', 'TOO_SMALL'], (f) =>
-    ff(f, [...lavfi(moving(2, 2)), '-frames:v', '10', '-c:v', 'ffv1', '-pix_fmt', 'yuv444p']),
+    ff(f, [...lavfi(moving(64, 48)), '-vf', 'scale=2:2', '-frames:v', '10', '-c:v', 'ffv1', '-pix_fmt', 'yuv444p']),
   );
-  add('odd-size', '33x17 pixels', 'odd.mkv', ['ok'], (f) => ff(f, [...lavfi(moving(33, 17)), '-frames:v', '12', '-c:v', 'ffv1']));
+  add('odd-size', '33x17 pixels', 'odd.mkv', ['ok'], (f) =>
+    ff(f, [...lavfi(moving(64, 48)), '-vf', 'scale=33:17', '-frames:v', '12', '-c:v', 'ffv1', '-pix_fmt', 'yuv444p']),
+  );
   add('hours', '3 hours of 2x2 at 1 fps (above the duration limit)', 'long.mkv', ['TOO_LONG'], (f) =>
-    ff(f, [...lavfi('color=c=blue:s=2x2:r=1'), '-t', '10800', '-c:v', 'ffv1', '-pix_fmt', 'yuv444p']),
+    ff(f, [...lavfi('color=c=blue:s=64x48:r=1'), '-vf', 'scale=2:2', '-t', '10800', '-c:v', 'ffv1', '-pix_fmt', 'yuv444p']),
   );
   add('vfr-gaps', 'variable frame rate with a 10 s gap in the timestamps', 'vfr.mkv', ['ok'], (f) =>
     ff(f, [...lavfi(moving(64, 48)), '-frames:v', '20', '-vf', "setpts='(N+if(gt(N,9),250,0))/25/TB'", '-fps_mode', 'vfr', '-c:v', 'ffv1']),
@@ -128,17 +130,19 @@ export function makeCorpus(root: string, port: number, quick = false): Kind[] {
   add('negative-ts', 'timestamps starting at -5 s', 'negts.mkv', ['ok'], (f) =>
     ff(f, [...lavfi(moving(64, 48)), '-frames:v', '20', '-output_ts_offset', '-5', '-c:v', 'ffv1']),
   );
-  for (const r of [90, 180, 270])
-    add(`rotate-${r}`, `display matrix rotated ${r} degrees`, `rot${r}.mp4`, ['ok'], (f) =>
-      ff(f, [...lavfi(moving(64, 48)), '-frames:v', '12', ...x264, '-metadata:s:v', `rotate=${r}`]),
-    );
-  add('mirrored', "a mirrored display matrix (the track header's a = -1)", 'mirror.mp4', ['ok'], (f) => {
+  // The track header's display matrix [a b u; c d v; x y w] (16.16 fixed point; u, v, w 2.30), written in place.
+  const withMatrix = (f: string, abcd: readonly [number, number, number, number]) => {
     const b = Buffer.from(good);
-    const tkhd = boxAt(b, 'tkhd');
     // version 0 tkhd: size, type, version/flags, 5 x 4 bytes, 8 reserved, 4 x 2 bytes, then the 3x3 matrix
-    b.writeInt32BE(-0x10000, tkhd + 8 + 4 + 20 + 8 + 8);
+    const m = boxAt(b, 'tkhd') + 48;
+    const [a, bb, c, d] = abcd;
+    for (const [i, v] of [a, bb, 0, c, d, 0, 0, 0, 0x4000_0000 / 0x10000].entries()) b.writeInt32BE(Math.round(v * 0x10000), m + 4 * i);
     writeFileSync(f, b);
-  });
+  };
+  const rotations: Record<number, [number, number, number, number]> = { 90: [0, 1, -1, 0], 180: [-1, 0, 0, -1], 270: [0, -1, 1, 0] };
+  for (const r of [90, 180, 270])
+    add(`rotate-${r}`, `display matrix rotated ${r} degrees`, `rot${r}.mp4`, ['ok'], (f) => withMatrix(f, rotations[r]!));
+  add('mirrored', 'a mirrored display matrix (a = -1, d = 1)', 'mirror.mp4', ['ok'], (f) => withMatrix(f, [-1, 0, 0, 1]));
   add('10-bit', '10-bit yuv420p10le', 'ten.mkv', ['ok'], (f) =>
     ff(f, [...lavfi(moving(64, 48)), '-frames:v', '12', '-c:v', 'ffv1', '-pix_fmt', 'yuv420p10le']),
   );
