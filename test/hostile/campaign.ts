@@ -30,7 +30,18 @@ export async function fuzzChild(
   const t0 = performance.now();
   const child = spawn(
     '/usr/bin/time',
-    ['-f', '%M', '-o', timeFile, process.execPath, new URL('./fuzz.js', import.meta.url).pathname, format, String(count), String(seed), join(dir, format)],
+    [
+      '-f',
+      '%M',
+      '-o',
+      timeFile,
+      process.execPath,
+      new URL('./fuzz.js', import.meta.url).pathname,
+      format,
+      String(count),
+      String(seed),
+      join(dir, format),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let out = '';
@@ -127,7 +138,10 @@ async function main(): Promise<void> {
       md_.push(`| ${k.kind} | ${k.what} | ${codes.get(k.kind)} | ${cells.join(' | ')} | ${k.kind === 'ok' ? 'used' : named} |`);
       failures += row.filter((o) => !o.pass).length;
     }
-    md_.push('', `train over all kinds: exit ${tr.status ?? tr.signal}${tr.timedOut ? ' (HANG)' : ''}, ${fmt(tr.ms / 1000)} s, ${fmt(tr.maxRssMB)} MB; last message: ${(tr.stderr.trim().split('\n').pop() ?? '').slice(0, 300)}`);
+    md_.push(
+      '',
+      `train over all kinds: exit ${tr.status ?? tr.signal}${tr.timedOut ? ' (HANG)' : ''}, ${fmt(tr.ms / 1000)} s, ${fmt(tr.maxRssMB)} MB; last message: ${(tr.stderr.trim().split('\n').pop() ?? '').slice(0, 300)}`,
+    );
     if (!trainOk) failures++;
     const worst = outcomes.reduce((a, o) => ({ ms: Math.max(a.ms, o.ms), mb: Math.max(a.mb, o.maxRssMB) }), { ms: tr.ms, mb: tr.maxRssMB });
     const crashes = outcomes.filter((o) => o.outcome === 'CRASH').length + (tr.status === null && !tr.timedOut ? 1 : 0);
@@ -141,13 +155,28 @@ async function main(): Promise<void> {
     // the fuzzer
     const fuzzDir = join(root, '.fuzz');
     mkdirSync(fuzzDir);
-    md_.push('', '### Weight and data files', '', '| format | mutations | accepted | named errors (codes) | defects | worst time per file | peak RSS |', '| --- | --- | --- | --- | --- | --- | --- |');
+    md_.push(
+      '',
+      '### Weight and data files',
+      '',
+      '| format | mutations | accepted | named errors (codes) | defects | worst time per file | peak RSS |',
+      '| --- | --- | --- | --- | --- | --- | --- |',
+    );
     for (const f of FORMATS) {
       const r = await fuzzChild(f, mutations, seed, fuzzDir, 600_000);
       if (r.summary) {
         const s = r.summary;
         md_.push(
-          `| ${f} | ${s.tried} | ${s.ok} | ${s.named} (${Object.entries(s.codes).map(([c, n]) => `${c} ${n}`).join(', ')}) | ${s.defectCount}${s.defects.length ? `: ${s.defects.slice(0, 2).map((d) => `#${d.index} ${d.mutation}: ${d.error}`).join('; ')}` : ''} | ${fmt(s.worstMs)} ms | ${fmt(r.maxRssMB)} MB |`,
+          `| ${f} | ${s.tried} | ${s.ok} | ${s.named} (${Object.entries(s.codes)
+            .map(([c, n]) => `${c} ${n}`)
+            .join(', ')}) | ${s.defectCount}${
+            s.defects.length
+              ? `: ${s.defects
+                  .slice(0, 2)
+                  .map((d) => `#${d.index} ${d.mutation}: ${d.error}`)
+                  .join('; ')}`
+              : ''
+          } | ${fmt(s.worstMs)} ms | ${fmt(r.maxRssMB)} MB |`,
         );
         failures += s.defectCount;
       } else {
@@ -158,7 +187,9 @@ async function main(): Promise<void> {
     }
     md_.push(
       '',
-      `Campaign: ${fmt((Date.now() - started) / 1000)} s; load average at start ${load0.map((x) => x.toFixed(2)).join(' ')}, at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}; defects ${failures}.`,
+      `Campaign: ${fmt((Date.now() - started) / 1000)} s; load average at start ${load0.map((x) => x.toFixed(2)).join(' ')}, at end ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}; defects ${failures}.`,
     );
   } finally {
     await net.close();

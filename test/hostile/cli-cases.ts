@@ -115,7 +115,23 @@ export function argsFor(cmd: CommandName, k: Kind, root: string, out: string): s
     case 'flow':
       return ['flow', k.file, '--size', '32', '--crop', '32', '--max-frames', '4', '--no-cache', '--out', join(out, 'flow.npy')];
     case 'extract':
-      return ['extract', k.file, '--backbone', 'random', '--segments', '1', '--frames', '8', '--size', '32', '--resize', '32', '--out', out, '--json'];
+      return [
+        'extract',
+        k.file,
+        '--backbone',
+        'random',
+        '--segments',
+        '1',
+        '--frames',
+        '8',
+        '--size',
+        '32',
+        '--resize',
+        '32',
+        '--out',
+        out,
+        '--json',
+      ];
     case 'dataset inspect':
       return ['dataset', 'inspect', join(root, k.kind), '--json'];
     case 'train':
@@ -174,8 +190,18 @@ export function judge(k: Kind, cmd: CommandName, r: RunResult): Outcome {
   if (r.leftovers.length) return { ...base, outcome: `status ${r.status}`, pass: false, why: `left behind: ${r.leftovers.join('; ')}` };
   if (r.status === 0) {
     if (cmd === 'dataset inspect' && !k.expect.includes('ok'))
-      return { ...base, outcome: 'ok', pass: r.stdout.includes(name), why: r.stdout.includes(name) ? 'reported as unreadable' : 'not reported' };
-    return { ...base, outcome: 'ok', pass: k.expect.includes('ok'), why: k.expect.includes('ok') ? '' : 'accepted a file documented as bad' };
+      return {
+        ...base,
+        outcome: 'ok',
+        pass: r.stdout.includes(name),
+        why: r.stdout.includes(name) ? 'reported as unreadable' : 'not reported',
+      };
+    return {
+      ...base,
+      outcome: 'ok',
+      pass: k.expect.includes('ok'),
+      why: k.expect.includes('ok') ? '' : 'accepted a file documented as bad',
+    };
   }
   const named = message.includes(name) || (cmd === 'dataset inspect' && message.includes(k.kind));
   if (!named) return { ...base, outcome: `error ${r.status}`, pass: false, why: 'the message does not name the file' };
@@ -204,4 +230,3 @@ export function trainDataset(root: string, kinds: readonly Kind[], good: string)
   for (const k of kinds) if (k.kind !== 'ok') symlinkSync(k.file, join(d, 'a', `${k.kind}-${basename(k.file)}`));
   return d;
 }
-

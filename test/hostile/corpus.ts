@@ -152,9 +152,7 @@ export function makeCorpus(root: string, port: number, quick = false): Kind[] {
   add('interlaced', 'interlaced H.264 (top field first)', 'inter.mp4', ['ok'], (f) =>
     ff(f, [...lavfi(moving(64, 48)), '-frames:v', '12', ...x264, '-flags', '+ildct+ilme', '-field_order', 'tt']),
   );
-  add('audio-only', 'an AAC file named .mp4', 'audio.mp4', ['NO_VIDEO_STREAM'], (f) =>
-    ff(f, [...lavfi('sine=f=440:d=1'), '-c:a', 'aac']),
-  );
+  add('audio-only', 'an AAC file named .mp4', 'audio.mp4', ['NO_VIDEO_STREAM'], (f) => ff(f, [...lavfi('sine=f=440:d=1'), '-c:a', 'aac']));
   add('subtitles-only', 'a Matroska file with only a subtitle stream', 'subs.mkv', ['NO_VIDEO_STREAM', 'UNREADABLE'], (f) => {
     const srt = join(tmp, 's.srt');
     writeFileSync(srt, '1\n00:00:00,000 --> 00:00:01,000\nhello\n');
@@ -166,14 +164,15 @@ export function makeCorpus(root: string, port: number, quick = false): Kind[] {
   });
   add('gif', 'an animated GIF', 'anim.gif', ['ok'], (f) => ff(f, [...lavfi(moving(64, 48, 10)), '-frames:v', '10']));
   add('zip-avi', 'a zip archive named .avi', 'archive.avi', ['UNREADABLE'], (f) => {
-    const r = spawnSync('/usr/bin/python3', ['-c', `import zipfile,sys\nz=zipfile.ZipFile(sys.argv[1],'w')\nz.writestr('a.txt','x'*1000)\nz.close()`, f]);
+    const r = spawnSync('/usr/bin/python3', [
+      '-c',
+      `import zipfile,sys\nz=zipfile.ZipFile(sys.argv[1],'w')\nz.writestr('a.txt','x'*1000)\nz.close()`,
+      f,
+    ]);
     if (r.status !== 0) throw new Error('zip failed');
   });
   add('hls', 'an HLS playlist of a local video and a loopback URL', 'play.m3u8', ['UNREADABLE'], (f) =>
-    writeFileSync(
-      f,
-      `#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n${mkv}\n#EXTINF:1,\nhttp://127.0.0.1:${port}/seg.ts\n#EXT-X-ENDLIST\n`,
-    ),
+    writeFileSync(f, `#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n${mkv}\n#EXTINF:1,\nhttp://127.0.0.1:${port}/seg.ts\n#EXT-X-ENDLIST\n`),
   );
   add('hls-as-mp4', 'the same HLS playlist named .mp4', 'play.mp4', ['UNREADABLE'], (f) =>
     writeFileSync(f, `#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nhttp://127.0.0.1:${port}/seg.ts\n#EXT-X-ENDLIST\n`),

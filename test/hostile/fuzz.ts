@@ -139,7 +139,10 @@ function jsonLie(text: string, rng: Rng): [string, string] {
   const last = path[path.length - 1]!;
   if (k === 2 && !Array.isArray(parent)) delete parent[last];
   else parent[last] = lie;
-  return [`${k === 2 ? 'deleted' : 'lie at'} ${path.join('.')}${k === 2 ? '' : ` = ${JSON.stringify(lie)?.slice(0, 40)}`}`, JSON.stringify(v)];
+  return [
+    `${k === 2 ? 'deleted' : 'lie at'} ${path.join('.')}${k === 2 ? '' : ` = ${JSON.stringify(lie)?.slice(0, 40)}`}`,
+    JSON.stringify(v),
+  ];
 }
 
 // ---- formats ---------------------------------------------------------------------------------------------------
@@ -187,7 +190,8 @@ const FEATURE_HEADER = { __metadata__: { format: 'i3d-features' }, features: { d
 function npyLie(rng: Rng, base: Buffer): [string, Buffer] {
   const k = int(rng, 4);
   const data = Buffer.alloc(4 * 24, 1);
-  const dict = (descr: string, shape: string, fortran = 'False') => `{'descr': '${descr}', 'fortran_order': ${fortran}, 'shape': ${shape}, }`;
+  const dict = (descr: string, shape: string, fortran = 'False') =>
+    `{'descr': '${descr}', 'fortran_order': ${fortran}, 'shape': ${shape}, }`;
   const header = (text: string, version = 1, lenLie?: number) => {
     const pad = 64 - ((10 + text.length + 1) % 64);
     const h = `${text}${' '.repeat(pad)}\n`;
@@ -198,7 +202,17 @@ function npyLie(rng: Rng, base: Buffer): [string, Buffer] {
     return Buffer.concat([pre, len, Buffer.from(h, 'latin1'), data]);
   };
   if (k === 0) {
-    const shape = pick(rng, ['(2**40,)', '(-1, 3)', '(4294967296, 4294967296)', '(1e308,)', '(9007199254740993,)', '(65536, 65536, 65536)', '()', '(0,)', '(1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33)']);
+    const shape = pick(rng, [
+      '(2**40,)',
+      '(-1, 3)',
+      '(4294967296, 4294967296)',
+      '(1e308,)',
+      '(9007199254740993,)',
+      '(65536, 65536, 65536)',
+      '()',
+      '(0,)',
+      '(1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33)',
+    ]);
     return [`shape ${shape}`, header(dict('<f4', shape))];
   }
   if (k === 1) {
@@ -210,7 +224,10 @@ function npyLie(rng: Rng, base: Buffer): [string, Buffer] {
     const version = pick(rng, [1, 2, 3]);
     return [`header length ${lie} (v${version})`, header(dict('<f4', '(2, 3, 4)'), version, version === 1 ? lie & 0xffff : lie)];
   }
-  return [`fortran/garbled`, header(pick(rng, [dict('<f4', '(2, 3, 4)', 'True'), "{'descr': '<f4'}", '{' + 'x'.repeat(60_000) + '}', deepJson(10_000)]))];
+  return [
+    `fortran/garbled`,
+    header(pick(rng, [dict('<f4', '(2, 3, 4)', 'True'), "{'descr': '<f4'}", '{' + 'x'.repeat(60_000) + '}', deepJson(10_000)])),
+  ];
 }
 
 // A minimal writer of TensorFlow's tensor bundle index (an SSTable: one data block, one index block, footer), for a
@@ -236,7 +253,9 @@ interface Entry {
 }
 
 function entryProto(e: Entry): Buffer {
-  const dims = Buffer.concat(e.shape.map((d) => Buffer.concat([varint((2 << 3) | 2), varint(varint(d).length + 1), varint(1 << 3), varint(d)])));
+  const dims = Buffer.concat(
+    e.shape.map((d) => Buffer.concat([varint((2 << 3) | 2), varint(varint(d).length + 1), varint(1 << 3), varint(d)])),
+  );
   const crc = Buffer.alloc(4);
   crc.writeUInt32LE(e.crc >>> 0);
   return Buffer.concat([
@@ -385,7 +404,10 @@ async function target(format: Format, dir: string): Promise<Target> {
       const path = join(dir, 'params.yaml');
       const base = Buffer.from(defaultParamsYaml());
       const yamlLies = [
-        ['alias bomb', 'a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n'],
+        [
+          'alias bomb',
+          'a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n',
+        ],
         ['deep flow', `epochs: ${deepJson(100_000)}\n`],
         ['deep block', Array.from({ length: 5000 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n')],
         ['duplicate keys', 'epochs: 3\nepochs: 4\n'],
@@ -489,7 +511,8 @@ export async function fuzz(format: Format, count: number, seed: number, dir: str
         s.codes[code] = (s.codes[code] ?? 0) + 1;
       } else {
         s.defectCount++;
-        if (s.defects.length < 20) s.defects.push({ index: i, mutation, error: e instanceof Error ? `${e.name}: ${e.message}`.slice(0, 300) : String(e) });
+        if (s.defects.length < 20)
+          s.defects.push({ index: i, mutation, error: e instanceof Error ? `${e.name}: ${e.message}`.slice(0, 300) : String(e) });
       }
     }
     s.tried++;
