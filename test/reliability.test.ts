@@ -3,7 +3,7 @@
 // reader. Each must end in a valid result or a named error naming the file, with no crash, hang, leftover ffmpeg or
 // connection.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -51,6 +51,7 @@ test('hostile videos (empty, random, text, truncated, no moov, a directory, a FI
 
 test('100 mutations of every weight and data format: named errors only, no crash or hang', async () => {
   const dir = join(root, '.fuzz');
+  mkdirSync(dir);
   for (const f of FORMATS) {
     const r = await fuzzChild(f, 100, 7, dir, 120_000);
     assert.ok(r.summary, `${f}: ${r.crash}`);

@@ -26,6 +26,7 @@ export async function fuzzChild(
   dir: string,
   timeoutMs: number,
 ): Promise<{ summary?: FuzzSummary; crash?: string; maxRssMB: number; ms: number }> {
+  mkdirSync(dir, { recursive: true });
   const timeFile = join(dir, `${format}.time`);
   const t0 = performance.now();
   const child = spawn(
