@@ -41,7 +41,7 @@ export interface DecodeOptions extends Limits {
   info?: VideoInfo;
 }
 
-function ffmpegArgs(info: VideoInfo, filters: string[], o: Limits): string[] {
+function ffmpegArgs(info: VideoInfo, filters: string[]): string[] {
   return [
     '-nostdin',
     '-hide_banner',
@@ -49,7 +49,7 @@ function ffmpegArgs(info: VideoInfo, filters: string[], o: Limits): string[] {
     'error',
     '-sws_flags',
     'bilinear+accurate_rnd+full_chroma_int',
-    ...(o.untrusted ? untrustedInputArgs() : []),
+    ...untrustedInputArgs(), // every input: only local files, only single-file containers
     '-i',
     info.file,
     '-map',
@@ -79,7 +79,7 @@ export async function* decodeFrames(file: string, o: DecodeOptions = {}): AsyncG
   // Always an explicit size, so the frame size in the pipe is the one we expect even if the stream changes size.
   filters.push(`scale=${width}:${height}:flags=bilinear`, 'format=rgb24');
   const signal = o.signal;
-  const p = await start(bin, [...ffmpegArgs(info, filters, o), '-f', 'rawvideo', 'pipe:1'], {
+  const p = await start(bin, [...ffmpegArgs(info, filters), '-f', 'rawvideo', 'pipe:1'], {
     file,
     timeoutMs,
     ...(signal ? { signal } : {}),
@@ -131,7 +131,7 @@ export async function countFrames(file: string, o: DecodeOptions = {}): Promise<
   const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const bin = ffmpegBin();
   // No scaling or conversion is needed to count frames.
-  const args = ffmpegArgs(info, o.fps !== undefined ? [`fps=${o.fps}`] : [], o);
+  const args = ffmpegArgs(info, o.fps !== undefined ? [`fps=${o.fps}`] : []);
   args.push('-t', String(maxDur + 1), '-f', 'null', '-progress', 'pipe:1', '-');
   const p = await start(bin, args, { file, timeoutMs, ...(o.signal ? { signal: o.signal } : {}) });
   let out = '';

@@ -36,8 +36,10 @@ export interface Limits {
   /** Hard time limit of each ffmpeg/ffprobe run, in ms (default 120 000). */
   timeoutMs?: number;
   /**
-   * The file is untrusted (an upload): ffprobe and ffmpeg may read it only through the `file` protocol with the
-   * demuxers of SAFE_FORMATS, and a probed format outside them is refused (UNREADABLE) before any decoding.
+   * The file is untrusted (an upload). Every input is now read as one: ffprobe and ffmpeg may read it only through
+   * the `file` protocol with the demuxers of SAFE_FORMATS, and a probed format outside them is refused (UNREADABLE)
+   * before any decoding, so a playlist (HLS, ffconcat, SDP) can open neither another file nor a connection.
+   * Kept for callers that state it.
    */
   untrusted?: boolean;
   /** Aborting kills this file's ffprobe/ffmpeg and fails with the signal's reason. */
@@ -93,7 +95,7 @@ export function checkFile(file: string): void {
 export async function probeVideo(file: string, limits: Limits = {}): Promise<VideoInfo> {
   checkFile(file);
   const timeoutMs = limits.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const safe = limits.untrusted ? untrustedInputArgs() : [];
+  const safe = untrustedInputArgs();
   const r = await run(ffprobeBin(), ['-v', 'error', ...safe, '-show_streams', '-show_format', '-of', 'json', '--', file], {
     file,
     timeoutMs,
@@ -107,7 +109,7 @@ export async function probeVideo(file: string, limits: Limits = {}): Promise<Vid
     throw new VideoError('UNREADABLE', file, `ffprobe gave no readable description (${lastLine(r.stderr) || 'no message'})`);
   }
   const formatName = j.format?.format_name ?? '';
-  if (limits.untrusted && !formatName.split(',').every((f) => SAFE_FORMATS.includes(f)))
+  if (!formatName.split(',').every((f) => SAFE_FORMATS.includes(f)))
     throw new VideoError(
       'UNREADABLE',
       file,

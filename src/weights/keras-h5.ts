@@ -6,6 +6,7 @@ import type { Module } from '../nn/module.js';
 import { noGrad, scope } from '../tensor/context.js';
 import { tensor } from '../tensor/tensor.js';
 import { throwIfMismatched, WeightsError } from './errors.js';
+import { checkH5Reads } from './h5-check.js';
 import { isKernel, kerasName, kerasShape, TF_KERNEL_TO_OURS } from './names.js';
 
 const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -121,8 +122,15 @@ function stringAttr(attrs: H5Attrs, name: string): string | undefined {
  */
 export async function openKerasH5(path: string): Promise<{ weights: Map<string, KerasWeight>; info: KerasFileInfo; close(): void }> {
   checkFile(path);
+  await checkH5Reads(path);
   await h5wasm.ready;
-  const file = new h5wasm.File(path, 'r');
+  let file: InstanceType<typeof h5wasm.File>;
+  try {
+    file = new h5wasm.File(path, 'r');
+  } catch (e) {
+    throw new WeightsError(`${path}: not a readable HDF5 file (${e instanceof Error ? e.message : String(e)})`);
+  }
+  const fileBytes = statSync(path).size;
   try {
     const keys = file.keys();
     const modelSave = keys.includes('model_weights');
@@ -156,23 +164,35 @@ export async function openKerasH5(path: string): Promise<{ weights: Map<string, 
           throw new WeightsError(
             `${path}: '${name}' is stored twice (as '${twin.listed}' in layer '${twin.layer}' and '${wn}' in layer '${layer}')`,
           );
-        weights.set(name, weightOf(path, d as H5Dataset, layer, wn));
+        weights.set(name, weightOf(path, d as H5Dataset, layer, wn, fileBytes));
       }
     }
     return { weights, info, close: () => file.close() };
   } catch (e) {
     file.close();
-    throw e;
+    if (e instanceof WeightsError) throw e;
+    // h5wasm's own failures on a corrupt file (HDF5 errors, out-of-range reads) name neither the file nor a code.
+    throw new WeightsError(`${path}: a corrupt HDF5 file (${e instanceof Error ? e.message : String(e)})`);
   }
 }
 
-function weightOf(path: string, d: H5Dataset, layer: string, listed: string): KerasWeight {
+function weightOf(path: string, d: H5Dataset, layer: string, listed: string, fileBytes: number): KerasWeight {
   return {
     shape: [...(d.shape ?? [])],
     layer,
     listed,
     read: () => {
-      const val = d.value;
+      // Keras stores weights uncompressed: a dataset that declares more bytes than the file holds is a lie, refused
+      // before h5wasm allocates for it.
+      const declared = (d.shape ?? []).reduce((a, n) => a * n, 1) * 4;
+      if (declared > fileBytes)
+        throw new WeightsError(`${path}: '${listed}' (layer '${layer}') declares ${declared} bytes, the file has ${fileBytes}`);
+      let val: unknown;
+      try {
+        val = d.value;
+      } catch (e) {
+        throw new WeightsError(`${path}: '${listed}' (layer '${layer}') does not read (${e instanceof Error ? e.message : String(e)})`);
+      }
       if (val instanceof Float32Array) return val;
       if (val instanceof Float64Array) return Float32Array.from(val);
       throw new WeightsError(`${path}: '${listed}' (layer '${layer}') is ${JSON.stringify(d.dtype)}, expected float32`);

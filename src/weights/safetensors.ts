@@ -68,11 +68,13 @@ export function readSafetensors(path: string): { tensors: Map<string, StoredTens
   } catch (e) {
     return bad(`header is not JSON: ${(e as Error).message}`);
   }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) bad('the header is not a JSON object');
   const dataStart = 8 + n;
   const dataLength = file.length - dataStart;
   const tensors = new Map<string, StoredTensor>();
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') continue;
+    if (typeof info !== 'object' || info === null) bad(`'${name}' is not an object`);
     const { dtype, shape, data_offsets: off } = info as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (dtype !== 'F32') bad(`'${name}' has dtype ${String(dtype)}; only F32 is supported`);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) bad(`'${name}' has no valid shape`);

@@ -76,6 +76,8 @@ function blockRecords(block: Uint8Array): [string, Uint8Array][] {
     const shared = r.varint();
     const unshared = r.varint();
     const valueLength = r.varint();
+    // Checked before allocating: a lying record must not size a buffer.
+    if (shared > key.length || unshared > end - r.pos) throw new Error('corrupt block record');
     const next = new Uint8Array(shared + unshared);
     next.set(key.subarray(0, shared));
     next.set(r.bytes(unshared), shared);
