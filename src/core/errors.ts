@@ -121,6 +121,20 @@ export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.hasOwn(ERRORS, code);
 }
 
+/**
+ * The class of one catalogue code, for errors that callers catch by class:
+ * `export class WeightsError extends errorClass('WeightsError', 'I3D_BAD_WEIGHTS') {}`.
+ */
+export function errorClass<C extends ErrorCode>(name: string, code: C) {
+  return class extends I3DError {
+    declare readonly code: C;
+    constructor(message: string, options?: { cause?: unknown }) {
+      super(code, message, options);
+      this.name = name;
+    }
+  };
+}
+
 /** The exit status for anything thrown: the catalogue's for an I3DError, 1 otherwise. */
 export function exitCodeOf(err: unknown): number {
   return err instanceof I3DError ? err.exitCode : EXIT_CODES.internal;

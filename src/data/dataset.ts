@@ -7,16 +7,10 @@ import { countFrames } from '../video/decode.js';
 import { VideoError } from '../video/errors.js';
 import { probeVideo, type Limits } from '../video/probe.js';
 import { deriveSeed, mulberry32, shuffle } from '../core/rng.js';
-import { I3DError } from '../core/errors.js';
+import { errorClass } from '../core/errors.js';
 
 /** A dataset folder, split or class index that is missing or malformed (I3D_BAD_DATASET). */
-export class DatasetError extends I3DError {
-  declare readonly code: 'I3D_BAD_DATASET';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('I3D_BAD_DATASET', message, options);
-    this.name = 'DatasetError';
-  }
-}
+export class DatasetError extends errorClass('DatasetError', 'I3D_BAD_DATASET') {}
 
 /** File extensions taken as videos when scanning folders (case-insensitive). */
 export const VIDEO_EXTENSIONS = [

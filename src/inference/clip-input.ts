@@ -1,18 +1,12 @@
 // Clips for I3D from files: a .npy clip in the official sample's format ([1, T, H, W, C] float32, already in
 // [-1, 1]; a clip without the batch axis is accepted too).
 import { extname } from 'node:path';
-import { I3DError } from '../core/errors.js';
+import { errorClass } from '../core/errors.js';
 import { MIN_FRAMES, MIN_SIZE, type Stream } from '../models/i3d.js';
 import { readNpyFloat32 } from '../io/npy.js';
 
 /** A clip of the wrong shape, channels or value range for its stream (I3D_BAD_CLIP). */
-export class ClipError extends I3DError {
-  declare readonly code: 'I3D_BAD_CLIP';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('I3D_BAD_CLIP', message, options);
-    this.name = 'ClipError';
-  }
-}
+export class ClipError extends errorClass('ClipError', 'I3D_BAD_CLIP') {}
 
 export interface I3DClip {
   data: Float32Array;

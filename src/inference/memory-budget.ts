@@ -1,6 +1,6 @@
 // How many frames a chunk of whole-video inference may hold under a memory budget (`--max-memory`), from what each
 // engine keeps per frame (measured: bench/long-video.ts), and the error when memory runs out anyway.
-import { I3DError } from '../core/errors.js';
+import { errorClass } from '../core/errors.js';
 
 export const MB = 1024 * 1024;
 
@@ -34,13 +34,7 @@ export function framesForBudget(engine: EngineName, budgetBytes: number, height:
 }
 
 /** Whole-video inference cannot fit (or ran out of) memory. */
-export class MemoryBudgetError extends I3DError {
-  declare readonly code: 'I3D_MEMORY_BUDGET';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('I3D_MEMORY_BUDGET', message, options);
-    this.name = 'MemoryBudgetError';
-  }
-}
+export class MemoryBudgetError extends errorClass('MemoryBudgetError', 'I3D_MEMORY_BUDGET') {}
 
 const mb = (bytes: number) => `${Math.ceil(bytes / MB)} MB`;
 

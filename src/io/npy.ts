@@ -1,16 +1,10 @@
 // NumPy .npy files: write float32 (little-endian, C order), read float32/float64/integer arrays (format v1, v2, v3).
-import { I3DError } from '../core/errors.js';
+import { errorClass } from '../core/errors.js';
 import { readFileSync } from 'node:fs';
 import { writeAll, writeFileAtomicWith } from '../core/storage.js';
 
 /** A .npy file that cannot be read or written (I3D_BAD_NPY). */
-export class NpyError extends I3DError {
-  declare readonly code: 'I3D_BAD_NPY';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('I3D_BAD_NPY', message, options);
-    this.name = 'NpyError';
-  }
-}
+export class NpyError extends errorClass('NpyError', 'I3D_BAD_NPY') {}
 
 export type NpyData =
   Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array;

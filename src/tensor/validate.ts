@@ -1,15 +1,9 @@
 // Argument checks run before anything reaches native code; messages name the call, the parameter and what it accepts.
-import { I3DError } from '../core/errors.js';
+import { errorClass } from '../core/errors.js';
 import { DTYPES, isDType, type DType } from './dtype.js';
 
 /** A wrong argument to a library call (I3D_INVALID_ARGUMENT). An I3DError, no longer a TypeError. */
-export class ArgumentError extends I3DError {
-  declare readonly code: 'I3D_INVALID_ARGUMENT';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('I3D_INVALID_ARGUMENT', message, options);
-    this.name = 'ArgumentError';
-  }
-}
+export class ArgumentError extends errorClass('ArgumentError', 'I3D_INVALID_ARGUMENT') {}
 
 function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);

@@ -4,7 +4,7 @@
 // good checkpoints.
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { I3DError } from '../core/errors.js';
+import { errorClass, I3DError } from '../core/errors.js';
 import * as F from '../nn/functional.js';
 import type { Module } from '../nn/module.js';
 import { SGD } from '../optim/sgd.js';
@@ -43,13 +43,7 @@ export interface TrainableModel extends Module {
 }
 
 /** Training diverged: the loss became NaN or infinite (I3D_NON_FINITE_LOSS). */
-export class NonFiniteLossError extends I3DError {
-  declare readonly code: 'I3D_NON_FINITE_LOSS';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('I3D_NON_FINITE_LOSS', message, options);
-    this.name = 'NonFiniteLossError';
-  }
-}
+export class NonFiniteLossError extends errorClass('NonFiniteLossError', 'I3D_NON_FINITE_LOSS') {}
 
 /**
  * Data-parallel training (src/distributed/training.ts implements it): each rank's DataSplits hold its own share,

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { I3DError } from '../core/errors.js';
+import { errorClass } from '../core/errors.js';
 
 const positiveInt = z.number().int().positive();
 const rate = z.number().positive().finite();
@@ -99,13 +99,7 @@ export const DEFAULT_PARAMS: Omit<TrainParams, 'data' | 'out'> & { data: string;
 };
 
 /** A parameters file or value that is wrong (I3D_BAD_PARAMS). */
-export class ParamsError extends I3DError {
-  declare readonly code: 'I3D_BAD_PARAMS';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('I3D_BAD_PARAMS', message, options);
-    this.name = 'ParamsError';
-  }
-}
+export class ParamsError extends errorClass('ParamsError', 'I3D_BAD_PARAMS') {}
 
 /** Validates raw parameters (defaults filled in); `source` names where they came from in errors. */
 export function validateParams(raw: unknown, source: string): TrainParams {

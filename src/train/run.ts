@@ -77,16 +77,18 @@ export interface TrainRunResult extends FitResult {
 export const OUTPUT_LOCK = '.i3d-train.lock';
 
 /**
- * Trains as `p` says into `p.out`. The folder is locked for the run: a second training into it fails at once with
- * I3D_LOCKED naming the folder and the other process; the lock goes at the end (an error and SIGINT included).
+ * Trains as `p` says into `p.out`. The folder is locked for the run by its writer (the one process, or rank 0 of a
+ * data-parallel run; the other ranks write nothing there): a second training into it fails at once with I3D_LOCKED
+ * naming the folder and the other process; the lock goes at the end (an error and SIGINT included).
  */
 export async function trainFromParams(p: TrainParams, o: TrainRunOptions = {}): Promise<TrainRunResult> {
   mkdirSync(p.out, { recursive: true });
-  const held = lockSync(join(p.out, OUTPUT_LOCK), { what: `the training output folder ${p.out}`, purpose: 'i3d train' });
+  const writer = !o.distributed || o.distributed.rank === 0;
+  const held = writer ? lockSync(join(p.out, OUTPUT_LOCK), { what: `the training output folder ${p.out}`, purpose: 'i3d train' }) : null;
   try {
     return await trainLocked(p, o);
   } finally {
-    held.release();
+    held?.release();
   }
 }
 

@@ -1,5 +1,5 @@
 // What a video file holds, from ffprobe: size after rotation, codec, pixel format, frame rate and duration when known.
-import { statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { VideoError } from './errors.js';
 import { DEFAULT_TIMEOUT_MS, ffprobeBin, lastLine, readError, run, SAFE_FORMATS, untrustedInputArgs } from './ffmpeg.js';
 
@@ -92,6 +92,23 @@ export function checkFile(file: string): void {
 }
 
 /** Probes `file` with ffprobe and checks the size and (stated) duration limits. */
+/** True when the file's first 4 KiB are text: no NUL byte, no control characters but tab, newline and return. */
+function looksLikeText(file: string): boolean {
+  let head: Buffer;
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      head = Buffer.alloc(4096);
+      head = head.subarray(0, readSync(fd, head, 0, head.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+  return head.length > 0 && head.every((b) => b >= 0x20 || b === 0x09 || b === 0x0a || b === 0x0d);
+}
+
 export async function probeVideo(file: string, limits: Limits = {}): Promise<VideoInfo> {
   checkFile(file);
   const timeoutMs = limits.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -101,7 +118,12 @@ export async function probeVideo(file: string, limits: Limits = {}): Promise<Vid
     timeoutMs,
     ...(limits.signal ? { signal: limits.signal } : {}),
   });
-  if (r.code !== 0) throw readError(file, r.stderr);
+  if (r.code !== 0) {
+    // With the safe demuxers only, ffprobe says just "Invalid argument" for a file in no video format: a text file
+    // (a label map, a list passed by mistake) is worth naming as such.
+    if (looksLikeText(file)) throw new VideoError('UNREADABLE', file, 'a text file, not a video');
+    throw readError(file, r.stderr);
+  }
   let j: { streams?: ProbeStream[]; format?: { format_name?: string; duration?: string } };
   try {
     j = JSON.parse(r.stdout) as typeof j;

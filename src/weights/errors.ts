@@ -1,14 +1,8 @@
 // Errors of the weight loaders.
-import { I3DError } from '../core/errors.js';
+import { errorClass } from '../core/errors.js';
 
 /** A weights file, checkpoint or model folder that is missing, corrupt or does not fit (I3D_BAD_WEIGHTS). */
-export class WeightsError extends I3DError {
-  declare readonly code: 'I3D_BAD_WEIGHTS';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('I3D_BAD_WEIGHTS', message, options);
-    this.name = 'WeightsError';
-  }
-}
+export class WeightsError extends errorClass('WeightsError', 'I3D_BAD_WEIGHTS') {}
 
 /** Throws, when there are any, the mismatches between a weights source and a model: the first 10, then a count. */
 export function throwIfMismatched(source: string, problems: readonly string[]): void {
