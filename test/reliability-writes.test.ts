@@ -257,7 +257,7 @@ function assertCampaign(f: Figures, op: string): void {
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'i3d-reliability-'));
+  dir = mkdtempSync(join(tmpdir(), 'i3d-writes-campaign-'));
   await writeSyntheticActions(join(dir, 'data'), { perClass: 2, seed: 3, frames: 16, size: 48 });
   await writeSyntheticActions(join(dir, 'xdata'), { perClass: 1, seed: 4, frames: 16, size: 48 });
   await writeVideo(join(dir, 'flow-a.avi'), syntheticFrames('move_left', 5, 64, 12), { width: 64, height: 64 });
