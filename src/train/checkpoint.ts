@@ -3,6 +3,7 @@
 // in with renames, so an interruption leaves either the old checkpoint or the new one, never a mix.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
+import { I3DError } from '../core/errors.js';
 import { processAlive } from '../core/lock.js';
 import { fsyncDir, isTempName, tempPathFor, writeJsonAtomic } from '../core/storage.js';
 import type { Module } from '../nn/module.js';
@@ -46,12 +47,19 @@ export interface CheckpointMeta<P = unknown, M = unknown> {
   model: M;
 }
 
-/** Removes temporary checkpoint folders that a killed writer left beside `dir` (its process is gone). */
+/**
+ * Removes checkpoint folders that a killed writer left beside `dir` (its process is gone): temporary ones, and the
+ * previous checkpoint set aside by an interrupted swap once `dir` itself is complete again (before that, it is
+ * the checkpoint findCheckpoint resumes from).
+ */
 function removeDebris(dir: string): void {
   const prefix = `.${basename(dir)}.`;
+  const complete = existsSync(join(dir, 'state.json'));
   for (const name of readdirSync(dirname(dir))) {
-    if (!name.startsWith(prefix) || !isTempName(name)) continue;
-    const pid = Number(name.slice(prefix.length).split('.')[0]);
+    if (!name.startsWith(prefix)) continue;
+    const aside = /^old-(\d+)$/.exec(name.slice(prefix.length));
+    if (!isTempName(name) && !(aside && complete)) continue;
+    const pid = Number(aside ? aside[1] : name.slice(prefix.length).split('.')[0]);
     if (!processAlive(pid)) rmSync(join(dirname(dir), name), { recursive: true, force: true });
   }
 }
@@ -62,18 +70,32 @@ export function saveCheckpoint(dir: string, model: Module, opt: SGD | null, meta
   mkdirSync(parent, { recursive: true });
   removeDebris(dir);
   const tmp = tempPathFor(dir);
-  mkdirSync(tmp);
   try {
+    mkdirSync(tmp);
     fillCheckpoint(tmp, model, opt, meta);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
-    throw e;
+    throw checkpointDiskError(dir, e);
   }
   const old = join(parent, `.${basename(dir)}.old-${process.pid}`);
   if (existsSync(dir)) renameSync(dir, old);
   renameSync(tmp, dir);
   fsyncDir(parent);
   rmSync(old, { recursive: true, force: true });
+}
+
+/** A failed checkpoint write (disk full, ...) as I3D_DISK naming the checkpoint, not its temporary folder. */
+function checkpointDiskError(dir: string, e: unknown): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  const disk = e instanceof I3DError ? e.code === 'I3D_DISK' : typeof code === 'string' && /^E[A-Z]+$/.test(code);
+  if (!disk) return e;
+  const why = /cannot write \((.*)\); any previous/.exec((e as Error).message)?.[1] ?? (e as Error).message;
+  const file = e instanceof I3DError ? /([^/\\]+): cannot write/.exec(e.message)?.[1] : undefined;
+  return new I3DError(
+    'I3D_DISK',
+    `${dir}: cannot write the checkpoint (${why}${file ? `, writing ${file}` : ''}); the previous ${basename(dir)} checkpoint is intact`,
+    { cause: e },
+  );
 }
 
 function fillCheckpoint(tmp: string, model: Module, opt: SGD | null, meta: CheckpointMeta): void {
