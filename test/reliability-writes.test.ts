@@ -10,6 +10,7 @@
 //   - Concurrency: three `i3d extract` processes into one cache: every entry computed once, all readable and equal.
 // I3D_RELIABILITY_KILLS sets the kills per operation (default 1: the quick subset of the default suite; the full
 // campaign, `npm run test:reliability:writes`, uses 50). I3D_RELIABILITY_REPORT names a JSON file for the figures.
+import { mulberry32 } from '../src/core/rng.js';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -39,18 +40,8 @@ const CHILD = join(ROOT, 'dist/test/reliability-child.js');
 /** Kills in a row before a rerun is left to complete. */
 const CHAIN = Number(process.env.I3D_RELIABILITY_CHAIN ?? 1);
 
-/** Seeded uniform numbers in [0, 1) (mulberry32), so a campaign's kill moments can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = rng(Number(process.env.I3D_RELIABILITY_SEED ?? 15));
+// Seeded (mulberry32), so a campaign's kill moments can be replayed.
+const random = mulberry32(Number(process.env.I3D_RELIABILITY_SEED ?? 15));
 
 interface Figures {
   /** Processes that were killed (a run that ended before its kill moment is counted apart and retried). */
@@ -100,7 +91,7 @@ let dir = '';
 let server: Server;
 let mirror = '';
 /** The zoo file the mirror serves: 3 MB of seeded bytes, sent in 64 KiB pieces 10 ms apart (about 0.5 s). */
-const BODY = Buffer.from(Uint8Array.from({ length: 3 << 20 }, rng(7)).map((x) => x));
+const BODY = Buffer.from(Uint8Array.from({ length: 3 << 20 }, mulberry32(7)).map((x) => x));
 const ZOO_NAME = 'rgb_kinetics_only_no_top';
 const rangeStarts: number[] = [];
 
