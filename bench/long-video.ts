@@ -1,9 +1,11 @@
 // Whole-video inference in bounded memory (src/inference/chunked.ts): `i3d predict` on generated 640x480 videos of
 // 10 s, 60 s and 5 min (and 30 min with --long), each in a child process whose peak resident memory (VmHWM in
-// /proc/<pid>/status) and time per frame are measured; the 5-minute run also gives `--window 4 --stride 2`. Then the
-// windows against recomputing each window alone from its frames (in this process, the first --naive-windows windows,
-// timed per window and extrapolated), with how far the two kinds of window logits differ.
-// Run: node dist/bench/long-video.js [--long] [--lengths 10,60,300] [--naive-windows 20 (0: none)] [--max-memory MB]
+// /proc/<pid>/status) and time per frame are measured: over the whole run (start-up, the counting pass and loading
+// included), and within the run from its progress lines (chunk by chunk: the first and the last tenth of the chunks,
+// to show that time per frame does not grow along the video). With --naive-windows N, the 5-minute run also gives
+// `--window 4 --stride 2`, then the windows against recomputing each window alone from its frames (in this process,
+// the first N windows, timed per window and extrapolated; bench/windows.ts is the like-for-like comparison).
+// Run: node dist/bench/long-video.js [--long] [--lengths 10,60,300] [--naive-windows N] [--max-memory MB]
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +24,7 @@ const flag = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const long = args.includes('--long');
-const naiveWindows = positive('naive-windows', flag('naive-windows') ?? '20', 0);
+const naiveWindows = positive('naive-windows', flag('naive-windows') ?? '0', 0);
 const maxMemory = flag('max-memory');
 
 const dir = mkdtempSync(join(tmpdir(), 'i3d-long-'));
@@ -40,10 +42,23 @@ function makeVideo(seconds: number): string {
 }
 
 interface Run {
-  seconds: number;
   peakMb: number;
   wallS: number;
   stdout: string;
+  /** Chunk completions from the progress lines on stderr: [chunks done, seconds since the first chunk's start]. */
+  chunks: [number, number][];
+  totalChunks: number;
+}
+
+const CHUNK_LINE = /^i3d: rgb: chunk (\d+)\/(\d+), \d+\/\d+ frames, ([\d.]+) s/gm;
+
+/** Milliseconds per frame over chunks [from, to) of a run, from its progress lines (chunks of equal length but the last). */
+function chunkMsPerFrame(r: Run, frames: number, from: number, to: number): number | null {
+  const at = (k: number) => r.chunks.find(([c]) => c >= k);
+  const a = at(from);
+  const b = [...r.chunks].reverse().find(([c]) => c <= to);
+  if (!a || !b || b[0] <= a[0]) return null;
+  return ((b[1] - a[1]) * 1000) / (((b[0] - a[0]) * frames) / r.totalChunks);
 }
 
 /** `i3d predict` in a child process, sampling its peak resident memory. */
@@ -74,7 +89,11 @@ function predict(video: string, extra: string[]): Promise<Run> {
     p.on('close', (code) => {
       clearInterval(timer);
       if (code !== 0) reject(new Error(`i3d predict ${video} exited ${code}: ${stderr}`));
-      else resolve({ seconds: 0, peakMb: peakKb / 1024, wallS: (performance.now() - t0) / 1000, stdout });
+      else {
+        const chunks = [...stderr.matchAll(CHUNK_LINE)].map((m) => [Number(m[1]), Number(m[3])] as [number, number]);
+        const totalChunks = Number([...stderr.matchAll(CHUNK_LINE)].at(-1)?.[2] ?? 1);
+        resolve({ peakMb: peakKb / 1024, wallS: (performance.now() - t0) / 1000, stdout, chunks, totalChunks });
+      }
     });
   });
 }
@@ -95,18 +114,26 @@ try {
     log(`generating ${s} s at 640x480...`);
     const video = makeVideo(s);
     if (s === 60) oneMin = video;
-    const extra = s === 300 ? ['--window', '4', '--stride', '2'] : [];
+    const extra = s === 300 && naiveWindows > 0 ? ['--window', '4', '--stride', '2'] : [];
     log(`i3d predict ${s} s ${extra.join(' ')}...`);
     const r = await predict(video, [...mem, ...extra]);
     const frames = s * 25;
     if (s === 300) streamedWindowS = r.wallS;
+    // Within the run: the first and the last tenth of the chunks, leaving out the first chunk (start-up, the
+    // video's first edge) and the last (shorter, the other edge).
+    const tenth = Math.max(1, Math.floor((r.totalChunks - 2) / 10));
+    const first = chunkMsPerFrame(r, frames, 1, 1 + tenth);
+    const last = chunkMsPerFrame(r, frames, r.totalChunks - 1 - tenth, r.totalChunks - 1);
+    const ms = (x: number | null) => (x === null ? '-' : x.toFixed(1));
     rows.push(
-      `| ${s} s | ${frames} | ${r.peakMb.toFixed(0)} | ${r.wallS.toFixed(1)} | ${((1000 * r.wallS) / frames).toFixed(1)} |${extra.length ? ' with --window 4 --stride 2' : ''}`,
+      `| ${s} s | ${frames} | ${r.totalChunks} | ${r.peakMb.toFixed(0)} | ${r.wallS.toFixed(1)} | ${((1000 * r.wallS) / frames).toFixed(1)} | ${ms(first)} | ${ms(last)} |${extra.length ? ' with --window 4 --stride 2' : ''}`,
     );
     log(rows.at(-1)!);
   }
-  console.log(`\n| video (640x480, 25 fps) | frames | peak RSS (MB) | wall (s) | ms per frame |`);
-  console.log(`| --- | --- | --- | --- | --- |`);
+  console.log(
+    `\n| video (640x480, 25 fps) | frames | chunks | peak RSS (MB) | wall (s) | ms per frame (whole run) | ms per frame, first tenth of chunks | ms per frame, last tenth |`,
+  );
+  console.log(`| --- | --- | --- | --- | --- | --- | --- | --- |`);
   for (const r of rows) console.log(r);
 
   if (naiveWindows > 0 && oneMin) {

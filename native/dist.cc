@@ -639,16 +639,87 @@ Napi::Value GradSyncDestroy(const Napi::CallbackInfo& info) {
 
 // ---- synchronized batch norm ----
 
-// The sum over the ranks, differentiable: the gradient of a sum is the sum of the gradients.
-struct AllReduceSum : public torch::autograd::Function<AllReduceSum> {
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, int64_t id) {
-    ctx->saved_data["id"] = id;
-    return ReduceNow(*Find(static_cast<int>(id)), x, "syncBatchNorm statistics");
+// Every rank's x (the same shape everywhere), now (on this thread), with the time-out: [world size, ...x's shape].
+at::Tensor GatherNow(Group& g, const at::Tensor& x, const std::string& what) {
+  at::NoGradGuard ng;
+  auto in = x.detach().contiguous();
+  std::vector<at::Tensor> outs;
+  for (int r = 0; r < g.size; r++) outs.push_back(at::empty_like(in));
+  int64_t n = Start(g);
+  c10::intrusive_ptr<c10d::Work> w;
+  try {
+    std::vector<std::vector<at::Tensor>> o{outs};
+    std::vector<at::Tensor> ins{in};
+    w = g.pg->allgather(o, ins);
+  } catch (const std::exception& e) {
+    Fail(g, what, n, ErrorText(e));
   }
+  Wait(g, w, what, n);
+  return at::stack(outs);
+}
+
+// Batch norm in training mode with the statistics of the whole global batch, as PyTorch's SyncBatchNorm: one
+// collective forward (every rank's mean, sum of squared deviations and count, combined exactly as Chan et al.'s
+// parallel variance, so no E[x^2] - E[x]^2 cancellation) and one backward (the sums of dy and dy * x-hat); the
+// normalisation and the reductions run libtorch's batch-norm kernels. The running statistics are updated in place.
+// The gradients of weight and bias are this rank's (the gradient all-reduce averages them as any other parameter's).
+struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                            const at::Tensor& bias, at::Tensor runningMean, at::Tensor runningVar, double momentum,
+                            double eps, int64_t id) {
+    auto& g = *Find(static_cast<int>(id));
+    int64_t c = x.size(1);
+    std::vector<int64_t> dims;
+    for (int64_t d = 0; d < x.dim(); d++)
+      if (d != 1) dims.push_back(d);
+    auto [var, mean] = at::var_mean(x, at::IntArrayRef(dims), /*unbiased=*/false, /*keepdim=*/false);
+    double n = static_cast<double>(x.numel() / c);
+    auto all = GatherNow(g, at::cat({mean, var * n, at::full({1}, n, x.options())}), "syncBatchNorm statistics");
+    auto counts = all.select(1, 2 * c).unsqueeze(1);  // [world, 1]
+    auto means = all.narrow(1, 0, c), m2s = all.narrow(1, c, c);
+    double count = all.select(1, 2 * c).sum().item<double>();
+    auto gmean = (means * counts).sum(0) / count;
+    auto gvar = (m2s.sum(0) + ((means - gmean).pow(2) * counts).sum(0)) / count;
+    runningMean.mul_(1 - momentum).add_(gmean, momentum);
+    runningVar.mul_(1 - momentum).add_(gvar * (count / std::max(1.0, count - 1)), momentum);
+    ctx->save_for_backward({x, weight, gmean, gvar});
+    ctx->saved_data["eps"] = eps;
+    ctx->saved_data["id"] = id;
+    ctx->saved_data["count"] = count;
+    return at::batch_norm(x, weight, bias, gmean, gvar, /*training=*/false, 0.0, eps, /*cudnn_enabled=*/false);
+  }
+
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list g) {
-    auto id = ctx->saved_data["id"].toInt();
-    return {ReduceNow(*Find(static_cast<int>(id)), g[0], "syncBatchNorm gradient"), at::Tensor()};
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    auto x = saved[0], weight = saved[1], mean = saved[2], var = saved[3];
+    double eps = ctx->saved_data["eps"].toDouble(), count = ctx->saved_data["count"].toDouble();
+    auto& g = *Find(static_cast<int>(ctx->saved_data["id"].toInt()));
+    auto dy = grads[0];
+    int64_t c = x.size(1);
+    std::vector<int64_t> shape(x.dim(), 1);
+    shape[1] = c;
+    auto& w = weight;
+    // This rank's sums of dy * x-hat and of dy, by libtorch's kernel (eval mode: the given mean and variance).
+    auto [unused, sumDyXhat, sumDy] =
+        at::native_batch_norm_backward(dy, x, w, mean, var, {}, {}, /*train=*/false, eps, {false, true, true});
+    auto both = ReduceNow(g, at::cat({sumDy, sumDyXhat}), "syncBatchNorm gradient");
+    auto meanDy = both.narrow(0, 0, c) / count, meanDyXhat = both.narrow(0, c, c) / count;
+    // dx = w invstd (dy - mean(dy) - x-hat mean(dy x-hat)), x-hat = (x - mean) invstd: dy k1 + x k2 + k3 per channel.
+    auto invstd = at::rsqrt(var + eps);
+    auto k1 = w * invstd;
+    auto k2 = -k1 * invstd * meanDyXhat;
+    auto k3 = -k1 * meanDy - k2 * mean;
+    auto dx = dy * k1.view(shape);
+    dx.add_(x * k2.view(shape)).add_(k3.view(shape));
+    return {dx,
+            sumDyXhat,
+            sumDy,
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor()};
   }
 };
 
@@ -661,27 +732,11 @@ Thunk SyncBatchNorm(const Args& a) {
   auto rm = a.T(4), rv = a.T(5);
   double momentum = a.D(6), eps = a.D(7);
   return One([=] {
+    // libtorch 1.13's Function::apply cannot take an undefined tensor: a missing scale is ones, a missing shift
+    // zeros (neither requires a gradient, so backward's values for them are dropped).
     int64_t c = x.size(1);
-    std::vector<int64_t> dims, shape(x.dim(), 1);
-    for (int64_t d = 0; d < x.dim(); d++)
-      if (d != 1) dims.push_back(d);
-    shape[1] = c;
-    // Two passes over the ranks (sums, then squared deviations from the global mean): E[x^2] - E[x]^2 in float32
-    // loses the variance to cancellation where it is small against the mean.
-    auto local = at::cat({x.sum(dims), at::full({1}, static_cast<double>(x.numel() / c), x.options())});
-    auto total = AllReduceSum::apply(local, id);
-    double count = total[c].item<double>();
-    auto mean = total.narrow(0, 0, c) / count;
-    auto var = AllReduceSum::apply((x - mean.view(shape)).pow(2).sum(dims), id) / count;
-    auto y = (x - mean.view(shape)) * at::rsqrt(var + eps).view(shape);
-    if (w) y = y * w->view(shape);
-    if (b) y = y + b->view(shape);
-    {
-      at::NoGradGuard ng;
-      rm.mul_(1 - momentum).add_(mean.detach(), momentum);
-      rv.mul_(1 - momentum).add_(var.detach() * (count / std::max(1.0, count - 1)), momentum);
-    }
-    return y;
+    return SyncBatchNormFn::apply(x, w ? *w : at::ones({c}, x.options()), b ? *b : at::zeros({c}, x.options()), rm, rv,
+                                  momentum, eps, id);
   });
 }
 

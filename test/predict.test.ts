@@ -179,6 +179,25 @@ test('a video of fewer than 8 frames is looped up to the 8 frames I3D needs', as
   assert.equal((JSON.parse(r.stdout) as Json).logits.length, 400);
 });
 
+test('a video of several chunks: a progress line per chunk group on stderr when it is not a terminal, the logits of one pass', async () => {
+  const video = testVideo('long.mp4', 400);
+  const weights = join(fx.dir, caseOf('rgb_top_odd_nonsquare').weights); // the same weights in both processes
+  const args = ['predict', video, '--weights', weights, '--labels', LABELS, '--json', '--size', '64', '--resize', '64'];
+  const whole = await i3d(args);
+  assert.equal(whole.status, 0, whole.stderr);
+  assert.doesNotMatch(whole.stderr, /chunk/, 'one chunk under the default budget: no progress lines');
+  const chunked = await i3d([...args, '--max-memory', '600']);
+  assert.equal(chunked.status, 0, chunked.stderr);
+  const lines = [...chunked.stderr.matchAll(/^i3d: rgb: chunk (\d+)\/(\d+), (\d+)\/400 frames, [\d.]+ s(, ETA \S+)?$/gm)];
+  assert.ok(lines.length >= 2, chunked.stderr);
+  const total = Number(lines[0]![2]);
+  assert.ok(total >= 2, `several chunks (${total})`);
+  assert.equal(lines[0]![1], '1', 'a line after the first chunk');
+  assert.ok(lines[0]![4], 'with an ETA');
+  assert.deepEqual([Number(lines.at(-1)![1]), Number(lines.at(-1)![3]), lines.at(-1)![4]], [total, 400, undefined], 'and at the end');
+  assert.ok(relErr((JSON.parse(chunked.stdout) as Json).logits, (JSON.parse(whole.stdout) as Json).logits) < 1e-5);
+});
+
 test('two-stream on a video: with --flow-weights and no --flow, the flow is computed from the video', async () => {
   const video = testVideo('twelve.mp4', 12);
   const args = [

@@ -102,6 +102,14 @@ test('i3d evaluate and predict --model use the trained model', async () => {
     8,
   );
   assert.ok(existsSync(join(dir, 'eval/report.html')));
+  // --max-memory reaches the backbone's inference: the same metrics under a budget that holds the segments, and a
+  // budget too small for any chunk is the catalogue's error (exit 5) naming it and what to change.
+  r = await i3d('evaluate', '--model', 'run', '--data', 'test', '--json', '--max-memory', '600');
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual((JSON.parse(r.stdout) as { confusion: number[][] }).confusion, e.confusion);
+  r = await i3d('evaluate', '--model', 'run', '--data', 'test', '--max-memory', '1');
+  assert.equal(r.status, 5, r.stderr);
+  assert.match(r.stderr, /--max-memory 1 MB is too small for 32x32 frames on the (fused|eager) engine.*raise --max-memory to \d+ MB/);
   r = await i3d('evaluate', '--model', 'run', '--data', 'test');
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /rgb, 8 videos: top-1 \d+\.\d%, top-5 100\.0%, mean class accuracy/);

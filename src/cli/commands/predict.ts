@@ -14,12 +14,37 @@ import { DEFAULT_MAX_MEMORY, MB } from '../../inference/memory-budget.js';
 import type { Stream } from '../../models/i3d.js';
 import { I3DError } from '../../core/errors.js';
 
-/** A progress bar per stream on a terminal: frames decoded, chunks done, ETA (only for videos of several chunks). */
+/** Seconds between two progress lines when stderr is not a terminal. */
+const LINE_EVERY_S = 10;
+
+const clock = (s: number) => (s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`);
+
+/**
+ * Progress of a video of several chunks, per stream: a bar on a terminal (frames decoded, chunks done, ETA); otherwise
+ * a line on stderr after the first chunk, every 10 s and at the end, for logs ("i3d: rgb: chunk 3/150, 885/45000
+ * frames, 12.3 s, ETA 4m05s").
+ */
 function chunkBars(): { onChunkProgress: (stream: Stream, p: ChunkProgress) => void; stop: () => void } {
   const bars = new Map<Stream, NonNullable<ReturnType<typeof stderrBar>>>();
+  const lines = new Map<Stream, { t0: number; last: number; chunks: number }>();
+  const line = (stream: Stream, p: ChunkProgress) => {
+    const now = performance.now();
+    let l = lines.get(stream);
+    if (!l) lines.set(stream, (l = { t0: now, last: -Infinity, chunks: 0 }));
+    const done = p.chunks === p.totalChunks;
+    if (p.chunks === l.chunks || (!done && !(l.chunks === 0 && p.chunks > 0) && now - l.last < LINE_EVERY_S * 1000)) return;
+    l.last = now;
+    l.chunks = p.chunks;
+    const s = (now - l.t0) / 1000;
+    const eta = done ? '' : `, ETA ${clock((s * (p.totalChunks - p.chunks)) / p.chunks)}`;
+    process.stderr.write(
+      `i3d: ${stream}: chunk ${p.chunks}/${p.totalChunks}, ${p.frames}/${p.totalFrames} frames, ${s.toFixed(1)} s${eta}\n`,
+    );
+  };
   return {
     onChunkProgress(stream, p) {
       if (p.totalChunks < 2) return;
+      if (!process.stderr.isTTY) return line(stream, p);
       let bar = bars.get(stream);
       if (!bar) {
         const b = stderrBar(`${stream} [{bar}] {value}/{total} frames | chunk {chunks}/{totalChunks} | ETA {eta_formatted}`);

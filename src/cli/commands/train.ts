@@ -20,6 +20,7 @@ import { readCheckpointMeta } from '../../train/checkpoint.js';
 import { percent, positiveInt } from '../options.js';
 import { downloadBars, epochTime, stderrBar } from '../progress.js';
 import { I3DError } from '../../core/errors.js';
+import { DEFAULT_MAX_MEMORY, MB } from '../../inference/memory-budget.js';
 
 /** One flag per field of the parameters schema (flags override the file); names or placeholders that read better. */
 export const TRAIN_FLAGS = schemaFlags(TrainParamsSchema, DEFAULT_PARAMS, {
@@ -177,11 +178,25 @@ export function registerTrain(program: Command): void {
     .option('--batch <n>', 'videos per batch', positiveInt('--batch'), 4)
     .option('--workers <n>', 'decoding workers', positiveInt('--workers'), 2)
     .option('--flow-model <dir>', 'a trained flow-stream model of the same classes: two-stream, logits averaged')
+    .option(
+      '--max-memory <MB>',
+      `memory for the backbone in MB: a segment too long for it runs in overlapping chunks, the same logits as one pass (default ${DEFAULT_MAX_MEMORY / MB})`,
+      positiveInt('--max-memory'),
+    )
     .option('--report <dir>', 'also write report.html (confusion matrix, per-class table) into this folder')
     .option('--json', 'print {"top1", "top5", "meanClassAccuracy", "confusion", "perClass", ...}')
     .action(
       async (
-        o: { model: string; data: string; batch: number; workers: number; flowModel?: string; report?: string; json?: boolean },
+        o: {
+          model: string;
+          data: string;
+          batch: number;
+          workers: number;
+          flowModel?: string;
+          maxMemory?: number;
+          report?: string;
+          json?: boolean;
+        },
         cmd: Command,
       ) => {
         const dist = await distributedRole(o, cmd);
@@ -191,6 +206,7 @@ export function registerTrain(program: Command): void {
           batch: o.batch,
           workers: o.workers,
           ...(o.flowModel ? { flowModel: o.flowModel } : {}),
+          ...(o.maxMemory ? { maxMemory: o.maxMemory * MB } : {}),
           onSkip: (path, e) => process.stderr.write(`i3d: skipping ${path}: ${e.message}\n`),
         });
         await dist?.destroy();
