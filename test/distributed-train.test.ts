@@ -151,6 +151,40 @@ test("Debian's torchrun (python3 -m torch.distributed.run --no_python) runs the 
   assert.ok(maxRelDiff(weights('torchrun'), weights('one')) <= 1e-5);
 });
 
+/** ||a - b|| / ||b|| over every weight of the model (one vector): near-zero tensors such as untouched betas do not dominate. */
+function relNorm(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
+  let d = 0;
+  let m = 0;
+  for (const [name, x] of a) {
+    const y = b.get(name)!;
+    for (let i = 0; i < x.length; i++) {
+      d += (x[i]! - y[i]!) ** 2;
+      m += y[i]! ** 2;
+    }
+  }
+  return Math.sqrt(d / m);
+}
+
+test('batch norm in training mode (backbone not frozen): per-rank statistics train differently, --sync-batch-norm as one process', async () => {
+  // 8 videos, 2 global steps of 4 clips: 1 process x batch 4 against 2 ranks x batch 2, per rank and synchronised.
+  const eight = readFileSync(join(dir, 'train.txt'), 'utf8').trim().split('\n').filter((_, i) => i % 4 < 2);
+  writeFileSync(join(dir, 'train8.txt'), `${eight.join('\n')}\n`);
+  const args = [...COMMON.filter((a) => a !== '--freeze'), '--train-list', 'train8.txt', '--epochs', '1'];
+  const one = await i3d(['train', ...args, '--batch', '4', '--out', 'bn-one']);
+  assert.equal(one.status, 0, one.stderr);
+  const local = await i3d(['train', ...args, '--batch', '2', '--out', 'bn-local', '--nproc', '2']);
+  assert.equal(local.status, 0, local.stderr);
+  const synced = await i3d(['train', ...args, '--batch', '2', '--out', 'bn-sync', '--nproc', '2', '--sync-batch-norm']);
+  assert.equal(synced.status, 0, synced.stderr);
+  // Each rank normalises its 2 clips with their own statistics: another training (16.6% apart here).
+  const l = relNorm(weights('bn-local'), weights('bn-one'));
+  assert.ok(l > 1e-2, `per-rank batch norm differs from one process (${l})`);
+  // The global batch's statistics: one process's weights up to float rounding (1.3e-6 here; one process on 1 and on
+  // 2 threads differs by 9e-8 after these 2 steps, and such rounding grows about 100x a step in this tiny network).
+  const s = relNorm(weights('bn-sync'), weights('bn-one'));
+  assert.ok(s < 1e-4, `SyncBatchNorm trains as one process (${s})`);
+});
+
 test('kill -9 of rank 1 mid-training: rank 0 exits non-zero within --dist-timeout naming rank 1; last loads', async () => {
   const ranks = await startRanks(
     2,
