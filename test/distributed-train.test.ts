@@ -167,7 +167,10 @@ function relNorm(a: Map<string, Float32Array>, b: Map<string, Float32Array>): nu
 
 test('batch norm in training mode (backbone not frozen): per-rank statistics train differently, --sync-batch-norm as one process', async () => {
   // 8 videos, 2 global steps of 4 clips: 1 process x batch 4 against 2 ranks x batch 2, per rank and synchronised.
-  const eight = readFileSync(join(dir, 'train.txt'), 'utf8').trim().split('\n').filter((_, i) => i % 4 < 2);
+  const eight = readFileSync(join(dir, 'train.txt'), 'utf8')
+    .trim()
+    .split('\n')
+    .filter((_, i) => i % 4 < 2);
   writeFileSync(join(dir, 'train8.txt'), `${eight.join('\n')}\n`);
   const args = [...COMMON.filter((a) => a !== '--freeze'), '--train-list', 'train8.txt', '--epochs', '1'];
   const one = await i3d(['train', ...args, '--batch', '4', '--out', 'bn-one']);
