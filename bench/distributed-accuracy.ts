@@ -8,9 +8,9 @@
 // Run: node dist/bench/distributed-accuracy.js [--seeds 1,2] [--epochs 80] [--configs one,ranks,sync,one4] [--videos 100]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../src/distributed/launch.js';
 import { demoParams } from '../src/train/demo.js';
 import { writeSyntheticActions } from '../src/data/synthetic-actions.js';
 import { log, positive, ROOT } from './common.js';
@@ -31,17 +31,6 @@ for (const c of configs) if (!CONFIGS.includes(c)) throw new Error(`--configs: o
 
 const BIN = join(ROOT, 'dist/src/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'i3d-dist-acc-'));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 function run(cmd: string, argv: string[], env: Record<string, string> = {}): Promise<string> {
   return new Promise((resolve, reject) => {

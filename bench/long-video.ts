@@ -45,7 +45,7 @@ interface Run {
   peakMb: number;
   wallS: number;
   stdout: string;
-  /** Chunk completions from the progress lines on stderr: [chunks done, seconds since the first chunk's start]. */
+  /** Chunk completions from the progress lines on stderr: [chunks done, seconds since the video's first progress]. */
   chunks: [number, number][];
   totalChunks: number;
 }
@@ -90,8 +90,9 @@ function predict(video: string, extra: string[]): Promise<Run> {
       clearInterval(timer);
       if (code !== 0) reject(new Error(`i3d predict ${video} exited ${code}: ${stderr}`));
       else {
-        const chunks = [...stderr.matchAll(CHUNK_LINE)].map((m) => [Number(m[1]), Number(m[3])] as [number, number]);
-        const totalChunks = Number([...stderr.matchAll(CHUNK_LINE)].at(-1)?.[2] ?? 1);
+        const lines = [...stderr.matchAll(CHUNK_LINE)];
+        const chunks = lines.map((m) => [Number(m[1]), Number(m[3])] as [number, number]);
+        const totalChunks = Number(lines.at(-1)?.[2] ?? 1);
         resolve({ peakMb: peakKb / 1024, wallS: (performance.now() - t0) / 1000, stdout, chunks, totalChunks });
       }
     });

@@ -699,15 +699,14 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
     int64_t c = x.size(1);
     std::vector<int64_t> shape(x.dim(), 1);
     shape[1] = c;
-    auto& w = weight;
     // This rank's sums of dy * x-hat and of dy, by libtorch's kernel (eval mode: the given mean and variance).
     auto [unused, sumDyXhat, sumDy] =
-        at::native_batch_norm_backward(dy, x, w, mean, var, {}, {}, /*train=*/false, eps, {false, true, true});
+        at::native_batch_norm_backward(dy, x, weight, mean, var, {}, {}, /*train=*/false, eps, {false, true, true});
     auto both = ReduceNow(g, at::cat({sumDy, sumDyXhat}), "syncBatchNorm gradient");
     auto meanDy = both.narrow(0, 0, c) / count, meanDyXhat = both.narrow(0, c, c) / count;
     // dx = w invstd (dy - mean(dy) - x-hat mean(dy x-hat)), x-hat = (x - mean) invstd: dy k1 + x k2 + k3 per channel.
     auto invstd = at::rsqrt(var + eps);
-    auto k1 = w * invstd;
+    auto k1 = weight * invstd;
     auto k2 = -k1 * invstd * meanDyXhat;
     auto k3 = -k1 * meanDy - k2 * mean;
     auto dx = dy * k1.view(shape);

@@ -32,7 +32,8 @@ function chunkBars(): { onChunkProgress: (stream: Stream, p: ChunkProgress) => v
     let l = lines.get(stream);
     if (!l) lines.set(stream, (l = { t0: now, last: -Infinity, chunks: 0 }));
     const done = p.chunks === p.totalChunks;
-    if (p.chunks === l.chunks || (!done && !(l.chunks === 0 && p.chunks > 0) && now - l.last < LINE_EVERY_S * 1000)) return;
+    // A line per finished chunk at most; the first one (last = -Infinity) and the end always, the rest 10 s apart.
+    if (p.chunks === l.chunks || (!done && now - l.last < LINE_EVERY_S * 1000)) return;
     l.last = now;
     l.chunks = p.chunks;
     const s = (now - l.t0) / 1000;
