@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Command, type CommanderError } from 'commander';
 import { EXIT_CODES, exitCodeOf } from '../core/errors.js';
 import { setNumThreads } from '../tensor/runtime.js';
-import { registerCommands } from './commands/index.js';
+import { commandWord, registerCommands } from './commands/index.js';
 import { positiveInt } from './options.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -32,7 +32,7 @@ process.on('warning', (w) => {
   else for (const l of nodeWarning) l(w);
 });
 
-registerCommands(program);
+await registerCommands(program, commandWord(process.argv.slice(2), ['--threads']));
 
 // Anything thrown by a command: its message, and the catalogue's exit code (README: "Errors and exit codes").
 program.parseAsync().catch((e: unknown) => {

@@ -106,5 +106,19 @@ export function defaultThreads(env: NodeJS.ProcessEnv = process.env): number {
   return availableParallelism();
 }
 
-export const native: NativeBinding = load();
-native.setNumThreads(defaultThreads());
+let loaded: NativeBinding | null = null;
+
+/** The addon, loaded on first use: `i3d --help`, `--version` and usage errors answer without loading libtorch. */
+function binding(): NativeBinding {
+  if (!loaded) {
+    loaded = load();
+    loaded.setNumThreads(defaultThreads());
+  }
+  return loaded;
+}
+
+/** The addon's functions; the first property read loads it (and its libtorch), which takes about a second. */
+export const native: NativeBinding = new Proxy({} as NativeBinding, {
+  get: (_target, key) => Reflect.get(binding(), key),
+  has: (_target, key) => Reflect.has(binding(), key),
+});
