@@ -7,6 +7,7 @@ import { after, afterEach, test } from 'node:test';
 import { mulberry32 } from '../src/core/rng.js';
 import { readNpy } from '../src/io/npy.js';
 import { loadClip } from '../src/video/clip.js';
+import { clearFrameCache, frameCacheStats } from '../src/video/frame-cache.js';
 import { decodeFrames } from '../src/video/decode.js';
 import { sampleIndices, segmentIndices, windowIndices } from '../src/video/sample.js';
 import { crop, cropOffset, flipHorizontal, resizeShorter, Resizer, shorterSide, toUnitRange } from '../src/video/transforms.js';
@@ -171,6 +172,29 @@ test('loadClip with segments equals decoding, resizing and cropping the chosen f
   assert.deepEqual(a.indices, b.indices);
   assert.ok(maxDiff(a.data, c.data) > 0.1, 'another seed, another crop or window');
   await assert.rejects(loadClip(file, { frames: 0 }), /loadClip: 'frames' must be a positive integer, got 0/);
+});
+
+test('the decoded-video cache (frameCache) gives the clips of decoding each time; a video over the budget is not kept', async () => {
+  const file = ASL[2]!;
+  clearFrameCache();
+  const modes = [
+    { frames: 8, segments: 3 },
+    { frames: 8, crop: 'random', flip: true, seed: 5 },
+    { frames: 8, crop: 'random', flip: true, seed: 6, segments: 2 },
+    { frames: 'all', resize: 64, size: 64 },
+  ] as const;
+  for (const m of modes) {
+    const plain = await loadClip(file, m);
+    const cached = await loadClip(file, { ...m, frameCache: 1024 * 2 ** 20 });
+    assert.deepEqual(cached.indices, plain.indices, JSON.stringify(m));
+    assert.equal(cached.totalFrames, plain.totalFrames);
+    assert.equal(maxDiff(cached.data, plain.data), 0, JSON.stringify(m));
+  }
+  // Decoded once: one video in the cache, and the later clips of it come from memory.
+  assert.equal(frameCacheStats().videos, 1);
+  clearFrameCache();
+  await loadClip(file, { frames: 8, frameCache: 1000 });
+  assert.equal(frameCacheStats().videos, 0, 'a 1000-byte budget holds no 640x480 video');
 });
 
 test('i3d preprocess writes [1, T, 224, 224, 3] or [1, S, T, 224, 224, 3] float32 .npy; bad options exit 1', () => {

@@ -312,6 +312,8 @@ const TRAIN2 = [
   '--workers',
   '1',
   '--no-flip',
+  '--frame-cache',
+  '64',
 ];
 const train = (out: string, epochs: number, ...more: string[]) =>
   i3d([...TRAIN, ...TRAIN2, '--epochs', String(epochs), '--out', out, ...more], CACHE());
