@@ -89,7 +89,8 @@ function sameCurves(a: EpochLine[], b: EpochLine[]): void {
 test('2 ranks x batch 2 (--nproc 2) end with the weights of 1 process x batch 4 within 1e-5; rank 0 writes', async () => {
   const one = await i3d(['train', ...COMMON, '--batch', '4', '--epochs', '2', '--out', 'one']);
   assert.equal(one.status, 0, one.stderr);
-  const small = await i3d(['train', ...COMMON, '--batch', '2', '--epochs', '2', '--out', 'small']);
+  // The same backbone and clips: this run reads the features 'one' computed.
+  const small = await i3d(['train', ...COMMON, '--batch', '2', '--epochs', '2', '--out', 'small', '--feature-cache', 'one/features']);
   assert.equal(small.status, 0, small.stderr);
   const two = await i3d(['train', ...COMMON, '--batch', '2', '--epochs', '2', '--out', 'two', '--nproc', '2'], {});
   assert.equal(two.status, 0, two.stderr);
@@ -129,7 +130,21 @@ test("Debian's torchrun (python3 -m torch.distributed.run --no_python) runs the 
     ];
     const p = spawn(
       '/usr/bin/python3',
-      [...args, process.execPath, BIN, 'train', ...COMMON, '--batch', '2', '--epochs', '2', '--out', 'torchrun'],
+      [
+        ...args,
+        process.execPath,
+        BIN,
+        'train',
+        ...COMMON,
+        '--batch',
+        '2',
+        '--epochs',
+        '2',
+        '--out',
+        'torchrun',
+        '--feature-cache',
+        'two/features',
+      ],
       {
         cwd: dir,
         env: { ...process.env, OMP_NUM_THREADS: '1' },
