@@ -1,5 +1,5 @@
 // The quick subset of the reliability campaign (issue 15; the whole one: npm run test:reliability): a few hostile
-// inputs through `i3d preprocess` and `i3d predict`, and 100 mutations of every weight and data format through its
+// inputs through `i3d preprocess` and `i3d predict`, and 100 mutations of every weight and data format (40 of HDF5) through its
 // reader. Each must end in a valid result or a named error naming the file, with no crash, hang, leftover ffmpeg or
 // connection.
 import assert from 'node:assert/strict';
@@ -49,13 +49,15 @@ test('hostile videos (empty, random, text, truncated, no moov, a directory, a FI
   assert.equal(net.connections(), 0, 'a connection reached the loopback listener');
 });
 
-test('100 mutations of every weight and data format: named errors only, no crash or hang', async () => {
+test('100 mutations of every weight and data format (40 of HDF5): named errors only, no crash or hang', async () => {
   const dir = join(root, '.fuzz');
   mkdirSync(dir);
   for (const f of FORMATS) {
-    const r = await fuzzChild(f, 100, 7, dir, 120_000);
+    // Each HDF5 mutation is first read in a fresh worker thread (h5-check.ts: 0.3 s here), so that format gets 40.
+    const count = f === 'keras-h5' ? 40 : 100;
+    const r = await fuzzChild(f, count, 7, dir, 120_000);
     assert.ok(r.summary, `${f}: ${r.crash}`);
-    assert.equal(r.summary.tried, 100);
+    assert.equal(r.summary.tried, count);
     assert.deepEqual(r.summary.defects, [], `${f}: errors that are not named`);
     assert.ok(r.summary.named > 0, `${f}: no mutation was refused`);
   }
