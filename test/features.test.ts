@@ -81,7 +81,9 @@ test('extracted features equal the backbone segmentFeatures of the same centre c
   const model = new I3DLSTM({ classes: 4, backbone: await loadBackbone('random', 'rgb', 0.0625), freezeBackbone: true });
   try {
     let worst = 0;
-    for (const e of r.entries) {
+    for (const e of r.entries) assert.deepEqual(readFeatures(r.dir, e).shape, [1, 2, 64]);
+    // One video of each class, decoded again here.
+    for (const e of r.entries.filter((_, i) => i % 4 === 1)) {
       const clip = await loadClip(e.source, { ...CLIP, crop: 'center' });
       const direct = scope(() => noGrad(() => model.segmentFeatures(tensor(clip.data, clip.shape)).data() as Float32Array));
       const cached = readFeatures(r.dir, e);
@@ -228,11 +230,9 @@ test('training with a frozen backbone reads the cache: backbone bit-identical, h
   };
   const out = join(dir, 'run-cache');
   const seen: { split: string; computed: number; reused: number }[] = [];
-  let t0 = performance.now();
   const r = await trainFromParams(validateParams({ ...base, out, epochs: 60 }, 'test'), {
     onFeatures: (f) => seen.push(f),
   });
-  const cachedTotal = (performance.now() - t0) / 1000;
   assert.deepEqual(
     seen.map((s) => [s.split, s.computed]),
     [
@@ -280,19 +280,6 @@ test('training with a frozen backbone reads the cache: backbone bit-identical, h
   assert.deepEqual(
     seen.map((s) => s.computed),
     [0, 0],
-  );
-
-  // Epoch time from the cache vs through the video pipeline (printed, never asserted).
-  t0 = performance.now();
-  const v = await trainFromParams(validateParams({ ...base, out: join(dir, 'run-video'), featureCache: false, epochs: 2 }, 'test'));
-  const videoTotal = (performance.now() - t0) / 1000;
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const fromCache = mean(r.history.map((h) => h.seconds));
-  const fromVideo = mean(v.history.map((h) => h.seconds));
-  console.log(
-    `epoch time (12 training + 4 validation videos, tiny backbone): from the cache ${(1000 * fromCache).toFixed(1)} ms, ` +
-      `through the video pipeline ${(1000 * fromVideo).toFixed(1)} ms (x${(fromVideo / fromCache).toFixed(0)}); ` +
-      `whole runs: cache ${cachedTotal.toFixed(1)} s for 60 epochs (extraction included), videos ${videoTotal.toFixed(1)} s for 2 epochs`,
   );
 });
 

@@ -2,13 +2,16 @@
 // the frame-sampling rules (windows, segments, the seed's spread, looping), flips, loadClip and `i3d preprocess`.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, test } from 'node:test';
 import { mulberry32 } from '../src/core/rng.js';
 import { readNpy } from '../src/io/npy.js';
-import { loadClip } from '../src/video/clip.js';
+import { loadClip, type Clip, type ClipOptions } from '../src/video/clip.js';
 import { clearFrameCache, frameCacheStats } from '../src/video/frame-cache.js';
-import { decodeFrames } from '../src/video/decode.js';
+import { countFrames, decodeFrames } from '../src/video/decode.js';
+import { syntheticFrames } from '../src/data/synthetic-actions.js';
+import { writeVideo } from '../src/video/encode.js';
 import { sampleIndices, segmentIndices, windowIndices } from '../src/video/sample.js';
 import { crop, cropOffset, flipHorizontal, resizeShorter, Resizer, shorterSide, toUnitRange } from '../src/video/transforms.js';
 import { loadJson, ROOT } from './helpers.js';
@@ -195,6 +198,44 @@ test('the decoded-video cache (frameCache) gives the clips of decoding each time
   clearFrameCache();
   await loadClip(file, { frames: 8, frameCache: 1000 });
   assert.equal(frameCacheStats().videos, 0, 'a 1000-byte budget holds no 640x480 video');
+});
+
+test('a short video is decoded whole in one ffmpeg run: the clips of counting its frames and then decoding them', async () => {
+  const file = join(tmp.dir, 'short.avi');
+  await writeVideo(file, syntheticFrames('move_left', 2, 64, 40), { width: 64, height: 64 });
+  // A wrapper that logs each ffmpeg run before it runs ffmpeg.
+  const log = join(tmp.dir, 'ffmpeg-runs.log');
+  const wrapper = join(tmp.dir, 'ffmpeg-logged');
+  writeFileSync(wrapper, `#!/bin/sh\necho run >> '${log}'\nexec ffmpeg "$@"\n`, { mode: 0o755 });
+  const runs = async <T>(f: () => Promise<T>): Promise<[T, number]> => {
+    writeFileSync(log, '');
+    process.env.I3D_FFMPEG = wrapper;
+    try {
+      const r = await f();
+      return [r, readFileSync(log, 'utf8').split('\n').filter(Boolean).length];
+    } finally {
+      delete process.env.I3D_FFMPEG;
+    }
+  };
+  const total = await countFrames(file, { fps: 25 });
+  assert.equal(total, 40);
+  for (const m of [
+    { frames: 8, size: 32, resize: 40 },
+    { frames: 8, size: 32, resize: 40, segments: 3 },
+    { frames: 16, size: 48, crop: 'random', flip: true, seed: 3 },
+  ] as const) {
+    const [whole, wholeRuns]: [Clip, number] = await runs(() => loadClip(file, m));
+    const counted: ClipOptions = { ...m, totalFrames: total };
+    const [streamed, streamedRuns]: [Clip, number] = await runs(() => loadClip(file, counted));
+    assert.equal(wholeRuns, 1, 'decoded whole: one ffmpeg run');
+    assert.equal(streamedRuns, 1, 'the count given: one ffmpeg run, up to the last frame needed');
+    assert.deepEqual(whole.indices, streamed.indices, JSON.stringify(m));
+    assert.equal(whole.totalFrames, 40);
+    assert.equal(maxDiff(whole.data, streamed.data), 0, JSON.stringify(m));
+  }
+  // A video over the whole-decoding size (the 640x480 ASL clip: 85 MB decoded) is counted, then decoded.
+  const [, aslRuns] = await runs(() => loadClip(ASL[2]!, { frames: 8 }));
+  assert.equal(aslRuns, 2, 'a counting run and a decoding run');
 });
 
 test('i3d preprocess writes [1, T, 224, 224, 3] or [1, S, T, 224, 224, 3] float32 .npy; bad options exit 1', () => {

@@ -61,6 +61,15 @@ function positiveInt(name: string, v: unknown): number {
   return v;
 }
 
+/** Videos up to this many decoded bytes are decoded whole when a clip of them is loaded (the stated duration). */
+const WHOLE_DECODE_BYTES = 64 * 2 ** 20;
+
+/** The bytes of `info`'s RGB frames at `fps` over its stated duration; Infinity when no duration is stated. */
+function decodedBytes(info: VideoInfo, fps: number): number {
+  if (info.duration === undefined) return Infinity;
+  return Math.ceil(info.duration * fps + 1) * info.width * info.height * 3;
+}
+
 /** Loads `file` as a clip; errors are VideoErrors naming the file. */
 export async function loadClip(file: string, o: ClipOptions): Promise<Clip> {
   const size = positiveInt('size', o.size ?? 224);
@@ -99,11 +108,14 @@ export async function loadClip(file: string, o: ClipOptions): Promise<Clip> {
   const frameLen = size * size * 3;
   const decodeOpts = { ...o, fps, info };
 
-  if (key && !cached) {
+  // A short video whose frame count is not known is decoded once, whole, into memory, as the cache does: one ffmpeg
+  // run instead of a counting run and a decoding run (each start of ffmpeg costs 0.3-0.6 s on some VMs).
+  const whole = !all && o.totalFrames === undefined && decodedBytes(info, fps) <= WHOLE_DECODE_BYTES;
+  if ((key || whole) && !cached) {
     const frames: Uint8Array[] = [];
     for await (const f of decodeFrames(file, decodeOpts)) frames.push(f.data);
     cached = { frames, info, bytes: frames.reduce((n, f) => n + f.length, 0) };
-    putCachedVideo(key, cached, budget);
+    if (key) putCachedVideo(key, cached, budget);
   }
 
   let data: Float32Array;
