@@ -23,7 +23,21 @@ before(async () => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const SMALL = ['--backbone', 'random', '--width', '0.0625', '--segments', '2', '--frames', '8', '--size', '32', '--resize', '40'];
-const SMALL2 = ['--lstm', '16,8', '--batch', '4', '--lr', '0.05,0.02,0.01', '--lr-epochs', '1,2', '--workers', '1', '--no-flip', '--frame-cache', '64'];
+const SMALL2 = [
+  '--lstm',
+  '16,8',
+  '--batch',
+  '4',
+  '--lr',
+  '0.05,0.02,0.01',
+  '--lr-epochs',
+  '1,2',
+  '--workers',
+  '1',
+  '--no-flip',
+  '--frame-cache',
+  '64',
+];
 
 test('i3d init writes a commented parameters file that train reads; flags override it; resume continues', async () => {
   let r = await i3d('init', 'params.yaml');
