@@ -30,7 +30,7 @@ import {
 } from '../src/index.js';
 import { errorCodeRows, exitCodeRows, parseTables } from '../src/core/error-table.js';
 import { LIBRARY_CODES, SERVE_CODES, ServeError, toServeError } from '../src/serve/errors.js';
-import { BIN, ROOT, SHARED } from './helpers.js';
+import { ROOT, runCliAll, SHARED } from './helpers.js';
 import { tempDir } from './video-fixtures.js';
 
 test('shape and dtype errors from libtorch are JavaScript Errors with its message', () =>
@@ -171,38 +171,39 @@ test("the README's tables of exit codes and error codes are the catalogue's (nod
   assert.equal(script.status, 0, script.stderr);
 });
 
-test('the CLI exits 2 for usage errors, 3 for a bad input file, 4 for bad weights, 5 for a resource limit', () => {
+test('the CLI exits 2 for usage errors, 3 for a bad input file, 4 for bad weights, 5 for a resource limit', async () => {
   const tmp = tempDir('i3d-errors-');
   try {
-    const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
-    const expect = (args: string[], status: number, message: RegExp) => {
-      const r = cli(...args);
-      assert.equal(r.signal, null, `${args.join(' ')}: killed by ${r.signal}`);
-      assert.equal(r.status, status, `${args.join(' ')}: exit ${r.status}\n${r.stderr}`);
-      assert.match(r.stderr, message, args.join(' '));
-    };
     const video = join(SHARED, 'data/videos/asl_again.mkv');
     const out = join(tmp.dir, 'out.npy');
-    // Usage (2): commander's own errors, in our format, and ours.
-    expect(['predict', video, '--bogus'], 2, /^i3d: unknown option '--bogus'/);
-    expect(['predict'], 2, /^i3d: missing required argument 'inputs'/);
-    expect(['--threads', '0', 'doctor'], 2, /^i3d: .*--threads must be a positive integer, got '0'/);
-    expect(['predict', video, '--weights', 'random', '--stride', '1'], 2, /^i3d: --stride needs --window/);
-    // Bad input file (3): missing, empty, corrupt.
-    expect(['preprocess', join(tmp.dir, 'missing.mp4'), '--frames', '8', '--out', out], 3, /missing\.mp4: cannot open \(ENOENT\)/);
     const junk = join(tmp.dir, 'junk.mp4');
     writeFileSync(junk, Buffer.from('not a video at all, just text bytes named .mp4 '.repeat(40)));
-    expect(['preprocess', junk, '--frames', '8', '--out', out], 3, /^i3d: .*junk\.mp4: /);
-    // Bad weights (4): a corrupt weights file.
     const corrupt = join(tmp.dir, 'corrupt.h5');
     writeFileSync(corrupt, Buffer.alloc(4096, 7));
-    expect(['predict', video, '--weights', corrupt], 4, /corrupt\.h5: not an HDF5 file/);
-    // Resource limit (5): the memory budget cannot hold the shortest exact chunk.
-    expect(
-      ['predict', video, '--weights', 'random', '--max-memory', '1', '--size', '64', '--resize', '64'],
-      5,
-      /--max-memory 1 MB is too small for 64x64 frames/,
-    );
+    const cases: [string[], number, RegExp][] = [
+      // Usage (2): commander's own errors, in our format, and ours.
+      [['predict', video, '--bogus'], 2, /^i3d: unknown option '--bogus'/],
+      [['predict'], 2, /^i3d: missing required argument 'inputs'/],
+      [['--threads', '0', 'doctor'], 2, /^i3d: .*--threads must be a positive integer, got '0'/],
+      [['predict', video, '--weights', 'random', '--stride', '1'], 2, /^i3d: --stride needs --window/],
+      // Bad input file (3): missing, empty, corrupt.
+      [['preprocess', join(tmp.dir, 'missing.mp4'), '--frames', '8', '--out', out], 3, /missing\.mp4: cannot open \(ENOENT\)/],
+      [['preprocess', junk, '--frames', '8', '--out', out], 3, /^i3d: .*junk\.mp4: /],
+      // Bad weights (4): a corrupt weights file.
+      [['predict', video, '--weights', corrupt], 4, /corrupt\.h5: not an HDF5 file/],
+      // Resource limit (5): the memory budget cannot hold the shortest exact chunk.
+      [
+        ['predict', video, '--weights', 'random', '--max-memory', '1', '--size', '64', '--resize', '64'],
+        5,
+        /--max-memory 1 MB is too small for 64x64 frames/,
+      ],
+    ];
+    const results = await runCliAll(cases.map(([args]) => args));
+    cases.forEach(([args, status, message], i) => {
+      const r = results[i]!;
+      assert.equal(r.status, status, `${args.join(' ')}: exit ${r.status}\n${r.stderr}`);
+      assert.match(r.stderr, message, args.join(' '));
+    });
   } finally {
     tmp.remove();
   }

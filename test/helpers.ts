@@ -14,6 +14,27 @@ export const SHARED = join(ROOT, '../shared');
 /** The built `i3d` command. */
 export const BIN = join(ROOT, 'dist/src/cli/main.js');
 
+/** A CPU-sized I3D-LSTM for the CLI training tests: random backbone at 1/16 width, 2 segments x 8 frames of 32x32. */
+export const TINY_MODEL = [
+  '--backbone',
+  'random',
+  '--width',
+  '0.0625',
+  '--segments',
+  '2',
+  '--frames',
+  '8',
+  '--size',
+  '32',
+  '--resize',
+  '40',
+];
+/** Its recipe: LSTM 16,8, batch 4, three learning rates, one loader worker, no flips, decoded videos kept in memory. */
+export const TINY_RECIPE = [
+  ...['--lstm', '16,8', '--batch', '4', '--lr', '0.05,0.02,0.01', '--lr-epochs', '1,2', '--workers', '1', '--no-flip'],
+  ...['--frame-cache', '64'],
+];
+
 export interface CliResult {
   status: number | null;
   stdout: string;
@@ -30,6 +51,23 @@ export function runCli(args: readonly string[], o: { cwd?: string; env?: Record<
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     p.on('close', (status) => resolve({ status, stdout, stderr }));
   });
+}
+
+/**
+ * Runs independent `i3d` invocations `parallel` at a time (default 2: most of a short run is one thread loading
+ * modules, libtorch and ffmpeg), with the same options; the results in the order of `runs`.
+ */
+export async function runCliAll(
+  runs: readonly (readonly string[])[],
+  o: { cwd?: string; env?: Record<string, string>; parallel?: number } = {},
+): Promise<CliResult[]> {
+  const results = new Array<CliResult>(runs.length);
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < runs.length; i = next++) results[i] = await runCli(runs[i]!, o);
+  };
+  await Promise.all(Array.from({ length: Math.min(o.parallel ?? 2, runs.length) }, lane));
+  return results;
 }
 
 export interface FixtureTensor {

@@ -3,7 +3,6 @@
 // and the older narrow layout), RGB and flow, with and without top, odd frame counts, non-square frames. The
 // fixtures (~350 MB) are made at test time into a temporary folder, never committed.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +11,7 @@ import { noGrad, scope, tensor, type Tensor } from '../src/index.js';
 import { I3D } from '../src/models/i3d.js';
 import { loadKerasH5 } from '../src/weights/keras-h5.js';
 import { loadModel, saveModel } from '../src/weights/model-folder.js';
-import { type I3DCase, i3dParityFixtures, relErr, ROOT, SHARED } from './helpers.js';
+import { type I3DCase, i3dParityFixtures, relErr, runCliAll, SHARED } from './helpers.js';
 
 let dir = '';
 let cases: I3DCase[] = [];
@@ -136,31 +135,29 @@ test('round trip: Keras HDF5 -> our folder (safetensors + config.json) -> load g
   }
 });
 
-test('i3d convert infers the architecture from Keras files, stores labels, and fails clearly', () => {
+test('i3d convert infers the architecture from Keras files, stores labels, and fails clearly', async () => {
   const out = mkdtempSync(join(tmpdir(), 'i3d-convert-'));
   const labelMap = join(SHARED, 'data/kinetics-i3d/label_map.txt');
-  const cli = (...args: string[]) =>
-    spawnSync(process.execPath, [join(ROOT, 'dist/src/cli/main.js'), ...args], { encoding: 'utf8', timeout: 300_000 });
   try {
-    let r = cli('convert', join(dir, 'rgb_top_odd_nonsquare.h5'), join(out, 'rgb'), '--labels', labelMap);
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /\(keras-h5\) -> .*: I3D rgb, 400 classes, with labels/);
+    // Independent conversions, two at a time.
+    const [rgb, flow, notop, saved, keras1, narrow] = await runCliAll([
+      ['convert', join(dir, 'rgb_top_odd_nonsquare.h5'), join(out, 'rgb'), '--labels', labelMap],
+      ['convert', join(dir, 'flow_top_224.h5'), join(out, 'flow')],
+      ['convert', join(dir, 'rgb_notop.h5'), join(out, 'notop')],
+      // model.save's layout, Keras 1.2's names and the older narrow layout
+      ['convert', join(dir, 'rgb_top_model_save.h5'), join(out, 'saved')],
+      ['convert', join(dir, 'flow_notop_keras1.h5'), join(out, 'keras1')],
+      ['convert', join(dir, 'rgb_top_narrow.h5'), join(out, 'narrow')],
+    ]);
+    for (const r of [rgb, flow, notop, saved, keras1, narrow]) assert.equal(r!.status, 0, r!.stderr);
+    assert.match(rgb!.stdout, /\(keras-h5\) -> .*: I3D rgb, 400 classes, with labels/);
     const { model, config } = loadModel(join(out, 'rgb'));
     assert.equal(config.labels?.[399], 'zumba');
     model.dispose();
-    r = cli('convert', join(dir, 'flow_top_224.h5'), join(out, 'flow'));
-    assert.match(r.stdout, /I3D flow, 400 classes/);
-    r = cli('convert', join(dir, 'rgb_notop.h5'), join(out, 'notop'));
-    assert.match(r.stdout, /I3D rgb, no top/);
-    // model.save's layout, Keras 1.2's names and the older narrow layout
-    r = cli('convert', join(dir, 'rgb_top_model_save.h5'), join(out, 'saved'));
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /\(keras-h5\) -> .*: I3D rgb, 400 classes/);
-    r = cli('convert', join(dir, 'flow_notop_keras1.h5'), join(out, 'keras1'));
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /I3D flow, no top/);
-    r = cli('convert', join(dir, 'rgb_top_narrow.h5'), join(out, 'narrow'));
-    assert.equal(r.status, 0, r.stderr);
+    assert.match(flow!.stdout, /I3D flow, 400 classes/);
+    assert.match(notop!.stdout, /I3D rgb, no top/);
+    assert.match(saved!.stdout, /\(keras-h5\) -> .*: I3D rgb, 400 classes/);
+    assert.match(keras1!.stdout, /I3D flow, no top/);
     for (const [folder, name] of [
       ['rgb', 'rgb_top_odd_nonsquare'],
       ['saved', 'rgb_top_model_save'],
@@ -181,23 +178,19 @@ test('i3d convert infers the architecture from Keras files, stores labels, and f
         m.dispose();
       }
     }
-    r = cli('convert', join(out, 'rgb'), join(out, 'copy'));
-    assert.match(r.stdout, /\(folder\) -> .*: I3D rgb, 400 classes, with labels/);
-    r = cli('convert', join(SHARED, 'data/kinetics-i3d/checkpoints/rgb_imagenet/model.ckpt'), join(out, 'ckpt'));
-    assert.equal(r.status, 4, 'bad weights');
-    assert.match(r.stderr, /model\.ckpt\.data-00000-of-00001: the checkpoint's data file is missing/);
-    r = cli('convert', join(out, 'nope.h5'), join(out, 'x'));
-    assert.equal(r.status, 4, 'bad weights');
-    assert.match(r.stderr, /nope\.h5: no such weights file/);
-    r = cli(
-      'convert',
-      join(dir, 'rgb_top_odd_nonsquare.h5'),
-      join(out, 'bad'),
-      '--labels',
-      join(SHARED, 'data/kinetics-i3d/label_map_600.txt'),
-    );
-    assert.equal(r.status, 4, 'bad weights');
-    assert.match(r.stderr, /600 labels for a model of 400 classes/);
+    const [copy, ckpt, nope, bad] = await runCliAll([
+      ['convert', join(out, 'rgb'), join(out, 'copy')],
+      ['convert', join(SHARED, 'data/kinetics-i3d/checkpoints/rgb_imagenet/model.ckpt'), join(out, 'ckpt')],
+      ['convert', join(out, 'nope.h5'), join(out, 'x')],
+      ['convert', join(dir, 'rgb_top_odd_nonsquare.h5'), join(out, 'bad'), '--labels', join(SHARED, 'data/kinetics-i3d/label_map_600.txt')],
+    ]);
+    assert.match(copy!.stdout, /\(folder\) -> .*: I3D rgb, 400 classes, with labels/);
+    assert.equal(ckpt!.status, 4, 'bad weights');
+    assert.match(ckpt!.stderr, /model\.ckpt\.data-00000-of-00001: the checkpoint's data file is missing/);
+    assert.equal(nope!.status, 4, 'bad weights');
+    assert.match(nope!.stderr, /nope\.h5: no such weights file/);
+    assert.equal(bad!.status, 4, 'bad weights');
+    assert.match(bad!.stderr, /600 labels for a model of 400 classes/);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

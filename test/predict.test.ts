@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { cpuSupport, formatPrediction, I3D, i3dMacs, loadClip, topK, writeNpy, ZOO } from '../src/index.js';
-import { BIN, type CliResult, type I3DCase, i3dParityFixtures, relErr, runCli, SHARED } from './helpers.js';
+import { BIN, type CliResult, type I3DCase, i3dParityFixtures, relErr, runCli, runCliAll, SHARED } from './helpers.js';
 
 const LABELS = join(SHARED, 'data/kinetics-i3d/label_map.txt');
 const labelNames = readFileSync(LABELS, 'utf8').trim().split('\n');
@@ -252,11 +252,15 @@ test('bad input: the CLI names the file and the problem, and exits with the code
       4,
     ],
   ];
-  for (const [args, message, status] of checks) {
-    const r = await i3d(args);
+  const results = await runCliAll(
+    checks.map(([args]) => args),
+    { env: { I3D_OFFLINE: '1' } },
+  );
+  checks.forEach(([args, message, status], i) => {
+    const r = results[i]!;
     assert.equal(r.status, status, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, message);
-  }
+  });
   const r = spawnSync(process.execPath, [BIN, 'predict', '--help'], { encoding: 'utf8' });
   assert.match(r.stdout, /Zoo names: rgb_imagenet_and_kinetics, rgb_imagenet_and_kinetics_no_top, /);
 });

@@ -32,7 +32,7 @@ import { readFlowFile } from '../src/video/flow-cache.js';
 import { loadModel, saveModel } from '../src/weights/model-folder.js';
 import { readSafetensors } from '../src/weights/safetensors.js';
 import { ZOO } from '../src/weights/zoo.js';
-import { BIN, ROOT } from './helpers.js';
+import { BIN, ROOT, TINY_MODEL, TINY_RECIPE } from './helpers.js';
 
 const KILLS = Number(process.env.I3D_RELIABILITY_KILLS ?? 1);
 const REPORT = process.env.I3D_RELIABILITY_REPORT;
@@ -297,24 +297,8 @@ after(() => {
 });
 
 const CACHE = () => ({ I3D_CACHE_DIR: join(dir, 'cache') });
-const TRAIN = ['train', '--data', 'data', '--backbone', 'random', '--width', '0.0625', '--segments', '2', '--frames', '8', '--size', '32'];
-const TRAIN2 = [
-  '--resize',
-  '40',
-  '--lstm',
-  '16,8',
-  '--batch',
-  '4',
-  '--lr',
-  '0.05,0.02,0.01',
-  '--lr-epochs',
-  '1,2',
-  '--workers',
-  '1',
-  '--no-flip',
-  '--frame-cache',
-  '64',
-];
+const TRAIN = ['train', '--data', 'data', ...TINY_MODEL];
+const TRAIN2 = TINY_RECIPE;
 const train = (out: string, epochs: number, ...more: string[]) =>
   i3d([...TRAIN, ...TRAIN2, '--epochs', String(epochs), '--out', out, ...more], CACHE());
 

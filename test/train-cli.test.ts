@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeSyntheticActions, writeVideo, syntheticFrames } from '../src/index.js';
-import { BIN, type CliResult, runCli } from './helpers.js';
+import { BIN, type CliResult, runCli, runCliAll, TINY_MODEL, TINY_RECIPE } from './helpers.js';
 
 let dir = '';
 
@@ -22,22 +22,8 @@ before(async () => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const SMALL = ['--backbone', 'random', '--width', '0.0625', '--segments', '2', '--frames', '8', '--size', '32', '--resize', '40'];
-const SMALL2 = [
-  '--lstm',
-  '16,8',
-  '--batch',
-  '4',
-  '--lr',
-  '0.05,0.02,0.01',
-  '--lr-epochs',
-  '1,2',
-  '--workers',
-  '1',
-  '--no-flip',
-  '--frame-cache',
-  '64',
-];
+const SMALL = TINY_MODEL;
+const SMALL2 = TINY_RECIPE;
 
 test('i3d init writes a commented parameters file that train reads; flags override it; resume continues', async () => {
   let r = await i3d('init', 'params.yaml');
@@ -256,32 +242,29 @@ test('a second i3d train into a folder in use stops at once with I3D_LOCKED; the
 
 test('bad parameters and models are refused with the field or file named', async () => {
   writeFileSync(join(dir, 'bad.yaml'), 'data: train\nout: runbad\nlr: [0.1, 0.01]\nsegmentz: 3\n');
-  let r = await i3d('train', '--config', 'bad.yaml');
-  assert.equal(r.status, 3);
-  assert.match(r.stderr, /bad\.yaml \(with command-line overrides\): 'lr': .*; '\(top\)': Unrecognized key: "segmentz"/);
-  r = await i3d('train', '--data', 'train');
-  assert.equal(r.status, 2);
-  assert.match(r.stderr, /--out is required/);
-  r = await i3d('train', '--data', 'train', '--out', 'r2', '--size', '64', '--resize', '48');
-  assert.equal(r.status, 3);
-  assert.match(r.stderr, /'resize' \(48\) must be at least 'size' \(64\)/);
-  r = await i3d('train', '--data', 'train', '--out', 'r3', '--lr', '0.1,0.2');
-  assert.equal(r.status, 2);
-  assert.match(r.stderr, /--lr takes 3 comma-separated numbers, got '0\.1,0\.2'/);
-  r = await i3d('train', '--data', 'train', '--out', 'r4', '--classes', 'move_up,nope');
-  assert.equal(r.status, 3);
-  assert.match(r.stderr, /train: no class folder for 'nope' \(found: move_down, move_left, move_right, move_up\)/);
-  r = await i3d('report', 'nowhere');
-  assert.equal(r.status, 3);
-  assert.match(r.stderr, /nowhere: not a training folder/);
-  r = await i3d('evaluate', '--model', 'nowhere', '--data', 'test');
-  assert.equal(r.status, 4);
-  assert.match(r.stderr, /nowhere: not a trained model/);
-  r = await i3d('predict', 'long.avi', '--weights', 'random', '--flow-model', 'x');
-  assert.equal(r.status, 2);
-  assert.match(r.stderr, /--flow-model needs --model/);
+  const refused: [string[], number, RegExp][] = [
+    [['train', '--config', 'bad.yaml'], 3, /bad\.yaml \(with command-line overrides\): 'lr': .*; '\(top\)': Unrecognized key: "segmentz"/],
+    [['train', '--data', 'train'], 2, /--out is required/],
+    [['train', '--data', 'train', '--out', 'r2', '--size', '64', '--resize', '48'], 3, /'resize' \(48\) must be at least 'size' \(64\)/],
+    [['train', '--data', 'train', '--out', 'r3', '--lr', '0.1,0.2'], 2, /--lr takes 3 comma-separated numbers, got '0\.1,0\.2'/],
+    [
+      ['train', '--data', 'train', '--out', 'r4', '--classes', 'move_up,nope'],
+      3,
+      /train: no class folder for 'nope' \(found: move_down, move_left, move_right, move_up\)/,
+    ],
+    [['report', 'nowhere'], 3, /nowhere: not a training folder/],
+    [['evaluate', '--model', 'nowhere', '--data', 'test'], 4, /nowhere: not a trained model/],
+    [['predict', 'long.avi', '--weights', 'random', '--flow-model', 'x'], 2, /--flow-model needs --model/],
+    [['predict', 'missing.avi', '--weights', 'random', '--window', '1'], 3, /missing\.avi: /],
+  ];
   // Without --model, --window gives windows of the I3D's streamed feature map (75 frames at 25 fps: 3 windows of 1 s).
-  r = await i3d('predict', 'long.avi', '--weights', 'random', '--window', '1', '--json');
+  const windowed = ['predict', 'long.avi', '--weights', 'random', '--window', '1', '--json'];
+  const results = await runCliAll([...refused.map(([args]) => args), windowed], { cwd: dir, env: { I3D_CACHE_DIR: join(dir, 'cache') } });
+  refused.forEach(([args, status, message], i) => {
+    assert.equal(results[i]!.status, status, `${args.join(' ')}: ${results[i]!.stderr}`);
+    assert.match(results[i]!.stderr, message);
+  });
+  const r = results[refused.length]!;
   assert.equal(r.status, 0, r.stderr);
   const w = (JSON.parse(r.stdout) as { windows: { start: number; end: number; top: unknown[] }[] }).windows;
   assert.deepEqual(
@@ -292,7 +275,4 @@ test('bad parameters and models are refused with the field or file named', async
       [2, 3, 5],
     ],
   );
-  r = await i3d('predict', 'missing.avi', '--weights', 'random', '--window', '1');
-  assert.equal(r.status, 3);
-  assert.match(r.stderr, /missing\.avi: /);
 });
