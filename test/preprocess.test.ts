@@ -8,6 +8,7 @@ import { after, afterEach, test } from 'node:test';
 import { mulberry32 } from '../src/core/rng.js';
 import { readNpy } from '../src/io/npy.js';
 import { loadClip, type Clip, type ClipOptions } from '../src/video/clip.js';
+import { probeVideo } from '../src/video/probe.js';
 import { clearFrameCache, frameCacheStats } from '../src/video/frame-cache.js';
 import { countFrames, decodeFrames } from '../src/video/decode.js';
 import { syntheticFrames } from '../src/data/synthetic-actions.js';
@@ -233,6 +234,13 @@ test('a short video is decoded whole in one ffmpeg run: the clips of counting it
     assert.equal(whole.totalFrames, 40);
     assert.equal(maxDiff(whole.data, streamed.data), 0, JSON.stringify(m));
   }
+  // A video longer than it states: the whole decoding stops at twice the stated length, then it is counted and decoded.
+  const lying = { ...(await probeVideo(file)), duration: 0.2 };
+  const [liar, liarRuns]: [Clip, number] = await runs(() => loadClip(file, { frames: 8, size: 32, resize: 40, info: lying }));
+  const [honest]: [Clip, number] = await runs(() => loadClip(file, { frames: 8, size: 32, resize: 40 }));
+  assert.equal(liarRuns, 3, 'a stopped whole decoding, a counting run and a decoding run');
+  assert.equal(liar.totalFrames, 40);
+  assert.equal(maxDiff(liar.data, honest.data), 0);
   // A video over the whole-decoding size (the 640x480 ASL clip: 85 MB decoded) is counted, then decoded.
   const [, aslRuns] = await runs(() => loadClip(ASL[2]!, { frames: 8 }));
   assert.equal(aslRuns, 2, 'a counting run and a decoding run');

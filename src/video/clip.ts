@@ -112,10 +112,20 @@ export async function loadClip(file: string, o: ClipOptions): Promise<Clip> {
   // run instead of a counting run and a decoding run (each start of ffmpeg costs 0.3-0.6 s on some VMs).
   const whole = !all && o.totalFrames === undefined && decodedBytes(info, fps) <= WHOLE_DECODE_BYTES;
   if ((key || whole) && !cached) {
+    // Memory stays bounded when the video is more than twice as long as it states, or larger than the cache's
+    // budget: past the limit the decode stops and the clip is read the streaming way below.
+    const limit = Math.max(key ? budget : 0, whole ? 2 * decodedBytes(info, fps) : 0);
     const frames: Uint8Array[] = [];
-    for await (const f of decodeFrames(file, decodeOpts)) frames.push(f.data);
-    cached = { frames, info, bytes: frames.reduce((n, f) => n + f.length, 0) };
-    if (key) putCachedVideo(key, cached, budget);
+    let bytes = 0;
+    for await (const f of decodeFrames(file, decodeOpts)) {
+      bytes += f.data.length;
+      if (bytes > limit) break;
+      frames.push(f.data);
+    }
+    if (bytes <= limit) {
+      cached = { frames, info, bytes };
+      if (key) putCachedVideo(key, cached, budget);
+    }
   }
 
   let data: Float32Array;
