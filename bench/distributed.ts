@@ -1,9 +1,9 @@
 // bench/distributed: data-parallel training on this machine. (1) Time per global step of an I3D-LSTM training step
 // (forward, cross-entropy, backward, gradient all-reduce, SGD) for 1 rank x T threads x batch G against N ranks x
-// T/N threads x batch G/N (Gloo over loopback, the gradient all-reduce bucketed and started from the autograd hooks
-// as DDP does). (2) All-reduce time and bandwidth, 2 ranks, for the gradient size of the full I3D-LSTM (width 1,
-// LSTM 512/256, 101 classes), in one message and in DDP's 25 MB buckets. Every configuration runs in fresh child
-// processes (this script with --worker).
+// T/N threads x batch G/N, with per-rank batch norm and with SyncBatchNorm (Gloo over loopback, the gradient
+// all-reduce bucketed and started from the autograd hooks as DDP does). (2) All-reduce time and bandwidth, 2 ranks,
+// for the gradient size of the full I3D-LSTM (width 1, LSTM 512/256, 101 classes), in one message and in DDP's 25 MB
+// buckets. Every configuration runs in fresh child processes (this script with --worker).
 // Usage: node dist/bench/distributed.js [--steps 5] [--warmup 1] [--width 0.25] [--frames 16] [--size 112]
 //        [--segments 2] [--batch 2] [--threads 2] [--ranks 2] [--rounds 3] [--reduce-runs 5] [--json]
 import { spawn } from 'node:child_process';
@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import {
   F,
   freePort,
+  convertSyncBatchNorm,
   GradientSync,
   I3D,
   I3DLSTM,
@@ -55,6 +56,8 @@ interface StepConfig {
   threads: number;
   steps: number;
   warmup: number;
+  /** SyncBatchNorm in every Unit3d (with ranks only). */
+  syncBn?: boolean;
 }
 interface ReduceConfig {
   kind: 'reduce';
@@ -72,6 +75,7 @@ async function stepWorker(c: StepConfig): Promise<unknown> {
   const opt = new SGD(params, { lr: 1e-3, momentum: 0.9 });
   const sync = dist ? new GradientSync(dist, params) : null;
   if (dist) await broadcastModule(dist, model);
+  if (dist && c.syncBn) convertSyncBatchNorm(dist, model);
   const clips = ops.randn([c.batch, c.segments, c.frames, c.size, c.size, 3]).keep();
   const labels = tensor(
     BigInt64Array.from({ length: c.batch }, (_, i) => BigInt(i % 101)),
@@ -196,20 +200,25 @@ async function main(): Promise<void> {
   );
   log(`step: I3D-LSTM width ${base.width}, ${base.segments} x ${base.frames} x ${base.size}^2 clips, global batch ${batch}`);
   // Rounds in rotating order; each row is the median over the rounds (the machine may be shared).
-  const runs: Record<string, number>[][][] = [[], [], []];
+  const perRank = { ...base, batch: batch / ranks, threads: Math.max(1, Math.floor(threads / ranks)) };
   const configs = [
     () => spawnRanks(1, { ...base, batch, threads }),
     () => spawnRanks(1, { ...base, batch, threads: 1 }),
-    () => spawnRanks(ranks, { ...base, batch: batch / ranks, threads: Math.max(1, Math.floor(threads / ranks)) }),
+    () => spawnRanks(ranks, perRank),
+    () => spawnRanks(ranks, { ...perRank, syncBn: true }),
   ];
+  const runs: Record<string, number>[][][] = configs.map(() => []);
   const rounds = positive('--rounds', values.rounds);
-  for (let r = 0; r < rounds; r++) for (let k = 0; k < 3; k++) runs[(k + r) % 3]!.push(await configs[(k + r) % 3]!());
+  const n = configs.length;
+  for (let r = 0; r < rounds; r++) for (let k = 0; k < n; k++) runs[(k + r) % n]!.push(await configs[(k + r) % n]!());
   const med = (k: number, f: (x: Record<string, number>[]) => number) => median(runs[k]!.map(f));
   const single = { ms: med(0, (x) => x[0]!.ms!) };
   const singleOne = { ms: med(1, (x) => x[0]!.ms!) };
   const multiMs = med(2, (x) => Math.max(...x.map((m) => m.ms!)));
   const multiWait = med(2, (x) => median(x.map((m) => m.waitMs!)));
   const multi = runs[2]![0]!;
+  const syncMs = med(3, (x) => Math.max(...x.map((m) => m.ms!)));
+  const syncWait = med(3, (x) => median(x.map((m) => m.waitMs!)));
   // Gradient size of the full I3D-LSTM (width 1, LSTM 512/256, 101 classes): counted, not assumed.
   const full = (() => {
     manualSeed(1);
@@ -231,6 +240,11 @@ async function main(): Promise<void> {
         allReduceWaitMs: multiWait,
         buckets: multi[0]!.buckets,
         gradientMB: (multi[0]!.params! * 4) / 2 ** 20,
+      },
+      {
+        config: `${ranks} ranks x ${Math.max(1, Math.floor(threads / ranks))} thread(s) x batch ${batch / ranks}, SyncBatchNorm`,
+        msPerGlobalStep: syncMs,
+        allReduceWaitMs: syncWait,
       },
     ],
     allReduce: {
