@@ -11,6 +11,7 @@ import { loadClip, type Clip, type ClipOptions } from '../src/video/clip.js';
 import { probeVideo } from '../src/video/probe.js';
 import { clearFrameCache, frameCacheStats } from '../src/video/frame-cache.js';
 import { countFrames, decodeFrames } from '../src/video/decode.js';
+import { ffmpegBin } from '../src/video/ffmpeg.js';
 import { syntheticFrames } from '../src/data/synthetic-actions.js';
 import { writeVideo } from '../src/video/encode.js';
 import { sampleIndices, segmentIndices, windowIndices } from '../src/video/sample.js';
@@ -207,7 +208,8 @@ test('a short video is decoded whole in one ffmpeg run: the clips of counting it
   // A wrapper that logs each ffmpeg run before it runs ffmpeg.
   const log = join(tmp.dir, 'ffmpeg-runs.log');
   const wrapper = join(tmp.dir, 'ffmpeg-logged');
-  writeFileSync(wrapper, `#!/bin/sh\necho run >> '${log}'\nexec ffmpeg "$@"\n`, { mode: 0o755 });
+  const previous = process.env.I3D_FFMPEG;
+  writeFileSync(wrapper, `#!/bin/sh\necho run >> '${log}'\nexec '${ffmpegBin()}' "$@"\n`, { mode: 0o755 });
   const runs = async <T>(f: () => Promise<T>): Promise<[T, number]> => {
     writeFileSync(log, '');
     process.env.I3D_FFMPEG = wrapper;
@@ -215,7 +217,8 @@ test('a short video is decoded whole in one ffmpeg run: the clips of counting it
       const r = await f();
       return [r, readFileSync(log, 'utf8').split('\n').filter(Boolean).length];
     } finally {
-      delete process.env.I3D_FFMPEG;
+      if (previous === undefined) delete process.env.I3D_FFMPEG;
+      else process.env.I3D_FFMPEG = previous;
     }
   };
   const total = await countFrames(file, { fps: 25 });

@@ -110,11 +110,12 @@ export async function loadClip(file: string, o: ClipOptions): Promise<Clip> {
 
   // A short video whose frame count is not known is decoded once, whole, into memory, as the cache does: one ffmpeg
   // run instead of a counting run and a decoding run (each start of ffmpeg costs 0.3-0.6 s on some VMs).
-  const whole = !all && o.totalFrames === undefined && decodedBytes(info, fps) <= WHOLE_DECODE_BYTES;
+  const stated = decodedBytes(info, fps);
+  const whole = !all && o.totalFrames === undefined && stated <= WHOLE_DECODE_BYTES;
   if ((key || whole) && !cached) {
     // Memory stays bounded when the video is more than twice as long as it states, or larger than the cache's
     // budget: past the limit the decode stops and the clip is read the streaming way below.
-    const limit = Math.max(key ? budget : 0, whole ? 2 * decodedBytes(info, fps) : 0);
+    const limit = Math.max(key ? budget : 0, whole ? 2 * stated : 0);
     const frames: Uint8Array[] = [];
     let bytes = 0;
     for await (const f of decodeFrames(file, decodeOpts)) {

@@ -17,7 +17,11 @@ import { I3DError } from '../../core/errors.js';
 /** Seconds between two progress lines when stderr is not a terminal. */
 const LINE_EVERY_S = 10;
 
-const clock = (s: number) => (s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`);
+/** Whole seconds as '45s' or '4m05s' (rounded first, so 119.6 s reads 2m00s). */
+function clock(seconds: number): string {
+  const s = Math.round(seconds);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
 
 /**
  * Progress of a video of several chunks, per stream: a bar on a terminal (frames decoded, chunks done, ETA); otherwise
